@@ -1,0 +1,1 @@
+"""The reference service: a Litestar API and a SAQ worker over PostgreSQL and Redis."""

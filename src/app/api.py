@@ -1,0 +1,105 @@
+"""HTTP handlers: users and health."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Controller, MediaType, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db.models import EmailOutbox, User
+from app.queue import WELCOME_EMAIL_TASK
+from app.schemas import OutboxItem, UserCreate, UserRead
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+def _to_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        created_at=user.created_at,
+        outbox=[
+            OutboxItem(id=m.id, subject=m.subject, status=m.status, sent_at=m.sent_at)
+            for m in user.outbox
+        ],
+    )
+
+
+class UserController(Controller):
+    """Create and read users."""
+
+    path = "/api/users"
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_user(
+        self, data: JSONBody[UserCreate], db_session: NamedDependency[AsyncSession], state: State
+    ) -> UserRead:
+        """Create a user and queue their welcome email (transactional outbox)."""
+        user = User(email=data.email, name=data.name)
+        user.outbox = [EmailOutbox(subject=f"Welcome, {data.name}!")]
+        db_session.add(user)
+        try:
+            await db_session.commit()
+        except IntegrityError as exc:
+            await db_session.rollback()
+            raise HTTPException(
+                status_code=HTTP_409_CONFLICT, detail=f"a user with email {data.email!r} exists"
+            ) from exc
+        await db_session.refresh(user, attribute_names=["outbox"])
+        # Enqueued after the commit, so the worker always finds the rows it is told about.
+        await state.queue.enqueue(WELCOME_EMAIL_TASK, user_id=user.id)
+        return _to_read(user)
+
+    @get("/{user_id:int}")
+    async def get_user(
+        self, user_id: FromPath[int], db_session: NamedDependency[AsyncSession]
+    ) -> UserRead:
+        """A user and the status of their emails."""
+        user = await db_session.scalar(select(User).where(User.id == user_id))
+        if user is None:
+            raise NotFoundException(detail=f"no user with id {user_id}")
+        return _to_read(user)
+
+
+async def _check_db(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+@get("/health", media_type=MediaType.JSON)
+async def health(state: State, db_engine: NamedDependency[AsyncEngine]) -> Response[dict[str, Any]]:
+    """200 when PostgreSQL and Redis both answer; 503 naming each that does not."""
+    checks: dict[str, str] = {}
+    probes = {
+        "database": _check_db(db_engine),
+        "redis": state.queue.redis.ping(),
+    }
+    results = await asyncio.gather(
+        *(asyncio.wait_for(p, HEALTH_TIMEOUT_SECONDS) for p in probes.values()),
+        return_exceptions=True,
+    )
+    for name, result in zip(probes, results, strict=True):
+        checks[name] = "ok" if not isinstance(result, BaseException) else _describe(result)
+    failed = sorted(name for name, status in checks.items() if status != "ok")
+    if failed:
+        return Response(
+            {"status": "unavailable", "failed": failed, "checks": checks},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    return Response({"status": "ok", "checks": checks})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {HEALTH_TIMEOUT_SECONDS:g}s"
+    return f"{type(exc).__name__}: {exc}".strip()

@@ -1,0 +1,1 @@
+"""Database models, engine helpers and the migrations that ship with the package."""
