@@ -1,0 +1,100 @@
+"""The one command runner: argv lists only, echoed exactly, failures carry argv/code/output.
+
+Modelled on nox's ``command.run``: look the program up first, pass a list (never a shell
+string), use ``shlex.join`` only to show the command, and raise an error that carries the
+argv, the exit code and whatever was captured.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dockwork.errors import CommandError, DockworkError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A finished command."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+
+class ProgramNotFoundError(DockworkError):
+    """The program is not on PATH."""
+
+    exit_code = 127
+
+
+def which(program: str, *, hint: str = "") -> str:
+    """The full path of ``program`` on PATH, or a clear error saying what to install."""
+    found = shutil.which(program)
+    if found is None:
+        raise ProgramNotFoundError(
+            f"`{program}` was not found on PATH. " + (hint or f"Install {program} and retry.")
+        )
+    return found
+
+
+def echo(argv: Sequence[str]) -> None:
+    """Show the exact command about to run, copy-pasteable."""
+    print(f"$ {shlex.join(argv)}", file=sys.stderr, flush=True)  # noqa: T201 - its purpose
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    capture: bool = True,
+    check: bool = True,
+    show: bool = False,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    stdin: str | None = None,
+) -> Result:
+    """Run ``argv``; capture its output (queries) or stream it (actions).
+
+    With ``check`` a non-zero exit raises :class:`CommandError`; otherwise the caller must
+    look at ``Result.ok``.
+    """
+    argv = [str(a) for a in argv]
+    if not argv:
+        raise ValueError("empty argv")
+    program = which(argv[0])
+    if show:
+        echo(argv)
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.run(
+            [program, *argv[1:]],
+            capture_output=capture,
+            text=True,
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+            input=stdin,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        raise CommandError(argv, 124, out, f"timed out after {timeout}s") from exc
+    result = Result(tuple(argv), proc.returncode, proc.stdout or "", proc.stderr or "")
+    if check and not result.ok:
+        raise CommandError(argv, result.returncode, result.stdout, result.stderr)
+    return result

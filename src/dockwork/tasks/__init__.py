@@ -1,0 +1,25 @@
+"""dockwork's invoke collections. A project's tasks.py needs only::
+
+    from dockwork.tasks import namespace
+
+    ns = namespace()
+
+Each namespace lives in its own module; this one only assembles them.
+"""
+
+from __future__ import annotations
+
+from invoke.collection import Collection
+
+from dockwork.tasks import stack
+
+
+def namespace(*extra: Collection) -> Collection:
+    """The root collection: stack tasks at the top level, other namespaces beneath."""
+    ns = Collection.from_module(stack)
+    for collection in extra:
+        ns.add_collection(collection)
+    return ns
+
+
+__all__ = ["namespace"]

@@ -1,0 +1,178 @@
+"""The Compose stack: dev, up, down, build, logs, ps, shell, restart, migrate."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from dockwork.tasks._base import clean_errors, ensure_env_file, project, run, split_names
+
+if TYPE_CHECKING:
+    from invoke.context import Context
+
+    from dockwork.compose import Compose
+    from dockwork.config import Config
+
+#: exit statuses of a log follower stopped with Ctrl-C (SIGINT), as reported by invoke
+_INTERRUPTED = {0, 130, -2}
+
+
+def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
+    """Bring the stack up and wait for health; on failure show what failed and its logs."""
+    ensure_env_file(config)
+    result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
+    if result.ok:
+        return
+    failing = [
+        s for s in compose.states() if not s.healthy and not _completed(s.state, s.exit_code)
+    ]
+    names = sorted({s.service for s in failing}) or ["(unknown)"]
+    for name in names if failing else []:
+        print(f"\n--- last {config.log_tail} log lines of {name} ---", file=sys.stderr)
+        run(c, compose.logs([name], tail=config.log_tail), warn=True, pty=False)
+    raise Exit(
+        f"dockwork: the stack did not become healthy (exit {result.exited}); failing: "
+        f"{', '.join(names)}. Their last log lines are above; fix the cause and run "
+        "`inv up` again (`inv ps` shows the state of every service).",
+        code=result.exited or 1,
+    )
+
+
+def _completed(state: str, exit_code: int) -> bool:
+    """A one-shot service (migrate) that finished successfully is not a failure."""
+    return state == "exited" and exit_code == 0
+
+
+def _print_endpoints(compose: Compose, config: Config) -> None:
+    for s in compose.states():
+        if s.service == config.app_service:
+            for published, target, url in s.publishers:
+                if published:
+                    host = "127.0.0.1" if url in {"", "0.0.0.0", "::"} else url  # noqa: S104
+                    print(f"dockwork: {s.service} → http://{host}:{published} (port {target})")
+                    return
+
+
+@task(
+    help={
+        "follow": "follow the logs after the stack is up (default: yes; --no-follow to return)",
+        "build": "build the images first (default: yes)",
+    }
+)
+@clean_errors
+def dev(c: Context, follow: bool = True, build: bool = True) -> None:
+    """Build, start the stack healthy and migrated, then follow its logs (Ctrl-C detaches)."""
+    config, compose = project()
+    if build:
+        run(c, compose.build())
+    _up(c, config, compose, build=False)
+    _print_endpoints(compose, config)
+    if not follow:
+        return
+    print("dockwork: following logs; Ctrl-C stops following, the stack keeps running.")
+    try:
+        result = run(c, compose.logs(follow=True, tail=20), warn=True)
+    except KeyboardInterrupt:
+        result = None
+    if result is not None and result.exited not in _INTERRUPTED:
+        raise Exit(f"dockwork: following logs failed (exit {result.exited}).", code=result.exited)
+    print(
+        "\ndockwork: stopped following logs. The stack is still running: "
+        "`inv logs -f` follows again, `inv down` stops it."
+    )
+
+
+@task(help={"build": "build images before starting"})
+@clean_errors
+def up(c: Context, build: bool = False) -> None:
+    """Start the stack in the background and wait until every service is healthy."""
+    config, compose = project()
+    _up(c, config, compose, build=build)
+    _print_endpoints(compose, config)
+
+
+@task(help={"volumes": "also remove the named volumes (the database's data is lost)"})
+@clean_errors
+def down(c: Context, volumes: bool = False) -> None:
+    """Stop and remove the stack's containers and network; volumes are kept unless --volumes."""
+    _, compose = project()
+    run(c, compose.down(volumes=volumes))
+
+
+@task(help={"service": "service(s) to build, comma-separated (default: all)"})
+@clean_errors
+def build(c: Context, service: str = "") -> None:
+    """Build the stack's images."""
+    _, compose = project()
+    run(c, compose.build(split_names(service)))
+
+
+@task(
+    help={
+        "service": "service(s), comma-separated (default: all)",
+        "follow": "keep following new output",
+        "tail": "lines to show from the end of each log (default: all)",
+    },
+)
+@clean_errors
+def logs(c: Context, service: str = "", follow: bool = False, tail: int = -1) -> None:
+    """Show the services' logs (-f to follow)."""
+    _, compose = project()
+    names = split_names(service)
+    compose.require_services(names)
+    argv = compose.logs(names, follow=follow, tail=tail if tail >= 0 else None)
+    try:
+        result = run(c, argv, warn=True)
+    except KeyboardInterrupt:
+        return
+    if not result.ok and not (follow and result.exited in _INTERRUPTED):
+        raise Exit(code=result.exited)
+
+
+@task
+@clean_errors
+def ps(c: Context) -> None:
+    """List the stack's containers with their state and health."""
+    _, compose = project()
+    run(c, compose.ps())
+
+
+@task(help={"service": "service to open a shell in (default: the app service)"})
+@clean_errors
+def shell(c: Context, service: str = "") -> None:
+    """Open an interactive shell in a service's container (started if it is not running)."""
+    config, compose = project()
+    name = service or config.app_service
+    compose.require_services([name])
+    running = any(s.service == name and s.state == "running" for s in compose.states())
+    tty = sys.stdin.isatty()
+    if running:
+        argv = compose.exec(name, config.shell_command, tty=tty)
+    else:
+        argv = compose.run(name, config.shell_command, tty=tty)
+    result = run(c, argv, pty=tty, warn=True)
+    if not result.ok:
+        raise Exit(code=result.exited)
+
+
+@task(help={"service": "service(s), comma-separated (default: all)"})
+@clean_errors
+def restart(c: Context, service: str = "") -> None:
+    """Restart services."""
+    _, compose = project()
+    names = split_names(service)
+    compose.require_services(names)
+    run(c, compose.restart(names))
+
+
+@task
+@clean_errors
+def migrate(c: Context) -> None:
+    """Apply migrations to head in a container, against the stack's database (running or not)."""
+    config, compose = project()
+    ensure_env_file(config)
+    argv = compose.run(config.migrate_service, config.migrate_command, tty=False)
+    run(c, argv, pty=False)

@@ -1,0 +1,194 @@
+"""Per-worker test databases and Redis databases on shared servers.
+
+- PostgreSQL: one template database, migrated once, then ``CREATE DATABASE … TEMPLATE``
+  for each worker. A PostgreSQL advisory lock serialises template creation and cloning, so
+  any number of processes (xdist workers, concurrent runs) coordinate through the server.
+- Redis: each worker claims a logical database with ``SET NX`` on a claim key in db 0, so
+  it only ever flushes a database it owns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from dockwork.errors import DockworkError
+from dockwork.services.readiness import libpq_url
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+LOCK_KEY = 0x646F636B  # "dock"
+CLAIM_PREFIX = "dockwork:redis-db:"
+CLAIM_SECONDS = 6 * 3600
+
+
+class TestDatabaseError(DockworkError):
+    """A test database could not be prepared."""
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at another database (path component)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def fingerprint(paths: Sequence[Path]) -> str:
+    """A hash of every file under ``paths``: changes when a migration or model changes."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    """How to build the migrated template."""
+
+    name: str
+    migrate_argv: tuple[str, ...]
+    cwd: Path
+    keep: bool = False
+
+
+def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
+    """Create and migrate the template unless it exists; return the seconds spent."""
+    import psycopg  # noqa: PLC0415
+
+    t0 = time.monotonic()
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            row = conn.execute(
+                "SELECT datistemplate FROM pg_database WHERE datname = %s", (spec.name,)
+            ).fetchone()
+            if row is not None and row[0]:
+                return time.monotonic() - t0
+            if row is not None:  # a half-built template from a crashed run
+                conn.execute(f"DROP DATABASE {_quote_ident(spec.name)} WITH (FORCE)")
+            # explicit encoding: images differ in initdb defaults (SQL_ASCII without a locale)
+            conn.execute(
+                f"CREATE DATABASE {_quote_ident(spec.name)} "
+                "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            )
+            _migrate(with_database(admin_url, spec.name), spec)
+            # marks it finished; also lets non-superusers clone it
+            conn.execute(f"ALTER DATABASE {_quote_ident(spec.name)} WITH IS_TEMPLATE true")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return time.monotonic() - t0
+
+
+def _migrate(url: str, spec: TemplateSpec) -> None:
+    argv = list(spec.migrate_argv)
+    if argv and argv[0] in {"python", "python3"}:
+        argv[0] = sys.executable  # the interpreter running the tests, not whatever is on PATH
+    env = {**os.environ, "DATABASE_URL": url}
+    proc = subprocess.run(argv, cwd=spec.cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        raise TestDatabaseError(
+            f"migrating the test template with `{' '.join(spec.migrate_argv)}` failed (exit "
+            f"{proc.returncode}):\n{tail}\nFix the migration; `migrate_command` in "
+            "[tool.dockwork] is what runs."
+        )
+
+
+def clone(admin_url: str, template: str, name: str) -> float:
+    """``CREATE DATABASE name TEMPLATE template`` (replacing a leftover); seconds spent."""
+    import psycopg  # noqa: PLC0415
+
+    t0 = time.monotonic()
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {_quote_ident(name)} TEMPLATE {_quote_ident(template)}")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return time.monotonic() - t0
+
+
+def drop(admin_url: str, *names: str) -> None:
+    """Drop databases (templates included) if they exist."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        for name in names:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if exists.fetchone() is None:
+                continue
+            # a template cannot be dropped until it is a template no more
+            conn.execute(f"ALTER DATABASE {_quote_ident(name)} WITH IS_TEMPLATE false")
+            conn.execute(f"DROP DATABASE {_quote_ident(name)} WITH (FORCE)")
+
+
+class RedisClaim:
+    """A logical Redis database owned by one worker until released."""
+
+    def __init__(self, redis_url: str, owner: str | None = None) -> None:
+        self.base_url = redis_url
+        self.owner = owner or f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.index: int | None = None
+
+    def acquire(self) -> str:
+        """Claim a free database index (1…N-1), flush it, and return its URL."""
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(with_database(self.base_url, "0"))
+        try:
+            databases = int(client.config_get("databases").get("databases") or 16)
+            for index in range(1, databases):
+                if client.set(f"{CLAIM_PREFIX}{index}", self.owner, nx=True, ex=CLAIM_SECONDS):
+                    self.index = index
+                    break
+            else:
+                raise TestDatabaseError(
+                    f"all {databases - 1} Redis test databases are claimed by other workers or "
+                    "runs. Use fewer xdist workers, or wait for other runs to finish."
+                )
+        finally:
+            client.close()
+        url = with_database(self.base_url, str(self.index))
+        own = redis.Redis.from_url(url)
+        try:
+            own.flushdb()
+        finally:
+            own.close()
+        return url
+
+    def release(self) -> None:
+        """Give the database back (only if this worker still owns it)."""
+        if self.index is None:
+            return
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(with_database(self.base_url, "0"))
+        try:
+            key = f"{CLAIM_PREFIX}{self.index}"
+            if client.get(key) == self.owner.encode():
+                with_database_url = with_database(self.base_url, str(self.index))
+                own = redis.Redis.from_url(with_database_url)
+                try:
+                    own.flushdb()
+                finally:
+                    own.close()
+                client.delete(key)
+        finally:
+            client.close()
+        self.index = None
