@@ -1,0 +1,86 @@
+"""`inv up` / `inv down` over the real stack: health, the worker round trip, persistence."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback only
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
+    up = stack.inv("up")
+    assert "up --detach --wait" in up.stdout + up.stderr, "the compose command is echoed"
+    states = stack.states()
+    assert set(states) == {"db", "cache", "migrate", "app", "worker"}
+    for service in ("db", "cache", "app", "worker"):
+        assert (states[service]["State"], states[service]["Health"]) == ("running", "healthy"), (
+            service
+        )
+    assert (states["migrate"]["State"], states["migrate"]["ExitCode"]) == ("exited", 0)
+    assert (stack.root / ".env").is_file(), "inv up creates .env from .env.example"
+
+    base = stack.app_url()
+    assert http("GET", f"{base}/health") == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "redis": "ok"}},
+    )
+    email = f"e2e-{uuid.uuid4().hex[:8]}@example.test"
+    status, user = http("POST", f"{base}/api/users", {"email": email, "name": "E2E"})
+    assert status == 201, user
+
+    deadline = time.monotonic() + 60
+    while True:
+        status, fetched = http("GET", f"{base}/api/users/{user['id']}")
+        if status == 200 and fetched["outbox"] and fetched["outbox"][0]["status"] == "sent":
+            break
+        assert time.monotonic() < deadline, f"the worker never sent the email: {fetched}"
+        time.sleep(0.5)
+
+    stack.inv("down")
+    assert stack.containers() == [], "inv down leaves no container of the project"
+    stack.inv("up")
+    status, again = http("GET", f"{stack.app_url()}/api/users/{user['id']}")
+    assert status == 200
+    assert again["email"] == email, "rows survive inv down + inv up (named volume)"
+    assert again["outbox"][0]["status"] == "sent"
+
+    stack.inv("down")
+    assert stack.containers() == []
+
+
+def test_unhealthy_service_fails_up_and_shows_its_logs(stack: Stack) -> None:
+    broken = stack.root / "broken.yaml"
+    broken.write_text(
+        "services:\n"
+        "  worker:\n"
+        '    command: ["sh", "-c", "echo broken-worker-marker; exit 3"]\n'
+        '    restart: "no"\n'
+    )
+    stack.env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml compose.override.yaml broken.yaml"
+    result = stack.inv("up", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "failing: worker" in output
+    assert "broken-worker-marker" in output, "the failing service's last log lines are shown"
+    assert "Traceback" not in output

@@ -1,0 +1,84 @@
+"""The app against a real PostgreSQL and Redis, provided by dockwork's pytest plugin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from litestar.testing import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(dockwork_database_url: str, dockwork_redis_url: str) -> Settings:
+    """Settings for this worker's database and Redis, with a queue of this test's own."""
+    return Settings.from_env(
+        {
+            "DATABASE_URL": dockwork_database_url,
+            "REDIS_URL": dockwork_redis_url,
+            "SAQ_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient[Any]]:
+    """The real app, lifespan included."""
+    with TestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[subprocess.Popen[str]]:
+    """A real SAQ worker process (`saq app.worker.settings`) on the test queue."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "SAQ_QUEUE_NAME": settings.queue_name,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saq", "app.worker.settings"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not happen within {timeout}s (last: {last!r})")
+
+
+def unique_email() -> str:
+    """An email no other test uses."""
+    return f"user-{uuid.uuid4().hex[:12]}@example.test"

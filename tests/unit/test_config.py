@@ -1,0 +1,123 @@
+"""[tool.dockwork] → Config: precedence, and one clear error per kind of mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dockwork.config import Config, load_config
+from dockwork.errors import ConfigError
+
+
+def make_project(
+    tmp_path: Path, table: str = "", files: tuple[str, ...] = ("compose.yaml",)
+) -> Path:
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\n\n[tool.dockwork]\n{table}\n')
+    for f in files:
+        (tmp_path / f).write_text("services: {}\n")
+    return tmp_path
+
+
+def test_defaults_and_project_name_from_directory(tmp_path: Path) -> None:
+    (tmp_path / "My_Proj").mkdir()
+    root = make_project(tmp_path / "My_Proj", 'compose_files = ["compose.yaml"]')
+    config = load_config(root, environ={})
+    assert isinstance(config, Config)
+    assert config.project_name == "my_proj"
+    assert config.compose_files == ("compose.yaml",)
+    assert config.app_service == "app"
+    assert config.wait_timeout == 180
+
+
+def test_found_from_a_subdirectory(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]')
+    sub = tmp_path / "src" / "deep"
+    sub.mkdir(parents=True)
+    assert load_config(sub, environ={}).root == tmp_path.resolve()
+
+
+def test_precedence_argument_over_environment_over_pyproject(tmp_path: Path) -> None:
+    make_project(
+        tmp_path, 'compose_files = ["compose.yaml"]\nproject_name = "from-toml"\nwait_timeout = 30'
+    )
+    env = {"DOCKWORK_PROJECT_NAME": "from-env", "DOCKWORK_WAIT_TIMEOUT": "45"}
+    assert load_config(tmp_path, environ={}).project_name == "from-toml"
+    from_env = load_config(tmp_path, environ=env)
+    assert (from_env.project_name, from_env.wait_timeout) == ("from-env", 45)
+    from_arg = load_config(tmp_path, environ=env, overrides={"project_name": "from-arg"})
+    assert from_arg.project_name == "from-arg"
+
+
+def test_compose_project_name_variable_is_honoured_like_compose(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]')
+    assert load_config(tmp_path, environ={"COMPOSE_PROJECT_NAME": "Other"}).project_name == "other"
+
+
+def test_list_from_environment_is_split_like_a_shell(tmp_path: Path) -> None:
+    make_project(tmp_path, "", files=("a.yaml", "b c.yaml"))
+    config = load_config(tmp_path, environ={"DOCKWORK_COMPOSE_FILES": "a.yaml 'b c.yaml'"})
+    assert config.compose_files == ("a.yaml", "b c.yaml")
+
+
+def test_unknown_key_names_the_key_and_the_valid_ones(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]\ncompose_file = "x.yaml"')
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(tmp_path, environ={})
+    message = excinfo.value.message
+    assert "unknown key `compose_file`" in message
+    assert "compose_files" in message
+    assert "wait_timeout" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('wait_timeout = "soon"', "`wait_timeout` must be an integer"),
+        ("wait_timeout = 0", "greater than 0"),
+        ('compose_files = "compose.yaml"', "`compose_files` must be a list of strings"),
+        ("app_service = 3", "`app_service` must be a string"),
+        ("migrate_command = [1, 2]", "`migrate_command` must be a list of strings"),
+    ],
+)
+def test_wrong_type_names_the_key(tmp_path: Path, line: str, expected: str) -> None:
+    make_project(tmp_path, line)
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(tmp_path, environ={})
+    assert expected in excinfo.value.message
+    assert excinfo.value.exit_code == 2
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]')
+    with pytest.raises(ConfigError, match="DOCKWORK_WAIT_TIMEOUT"):
+        load_config(tmp_path, environ={"DOCKWORK_WAIT_TIMEOUT": "ten"})
+
+
+def test_missing_compose_file_is_named(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml", "gone.yaml"]')
+    with pytest.raises(ConfigError, match=r"gone\.yaml"):
+        load_config(tmp_path, environ={})
+    # a caller that does not run Compose (the pytest plugin) can skip that check
+    assert (
+        load_config(tmp_path, environ={}, require_compose_files=False).compose_files[1]
+        == "gone.yaml"
+    )
+
+
+def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.dockwork\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path, environ={})
+
+
+def test_no_pyproject_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"no pyproject\.toml"):
+        load_config(Path("/"), environ={})
+
+
+def test_this_repository_config_is_valid() -> None:
+    config = load_config(Path(__file__).parent, environ={})
+    assert config.compose_files == ("compose.yaml", "compose.override.yaml")
+    assert all(p.is_file() for p in config.compose_paths)

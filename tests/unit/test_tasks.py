@@ -1,0 +1,157 @@
+"""How each task builds its command (invoke's MockContext): exact argv, echoed, exit codes."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke.context import MockContext
+from invoke.exceptions import Exit
+from invoke.runners import Result
+
+from dockwork.compose import Compose, ServiceState
+from dockwork.tasks import namespace, stack
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "docker compose -p demo -f compose.yaml -f compose.override.yaml"
+
+
+@pytest.fixture(autouse=True)
+def project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the repository root, with a fixed project name and no engine check."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DOCKWORK_PROJECT_NAME", "demo")
+    monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda: None)
+    monkeypatch.setattr(
+        Compose, "services", lambda self: ["db", "cache", "migrate", "app", "worker"]
+    )
+    monkeypatch.setattr(Compose, "states", lambda self: [])
+
+
+def ran(c: MockContext) -> list[str]:
+    return [call.args[0] for call in c.run.call_args_list]  # type: ignore[attr-defined]
+
+
+def mock(*commands: str, exited: int = 0) -> MockContext:
+    return MockContext(run={cmd: Result(exited=exited) for cmd in commands}, repeat=True)
+
+
+def test_namespace_lists_the_stack_tasks() -> None:
+    names = set(namespace().task_names)
+    assert {"dev", "up", "down", "build", "logs", "ps", "shell", "restart", "migrate"} <= names
+    for name in names:
+        assert namespace()[name].__doc__, f"{name} has no docstring for `inv --list`"
+
+
+def test_down_keeps_volumes_by_default() -> None:
+    c = mock(f"{BASE} down --remove-orphans", f"{BASE} down --volumes --remove-orphans")
+    stack.down(c)
+    stack.down(c, volumes=True)
+    assert ran(c) == [f"{BASE} down --remove-orphans", f"{BASE} down --volumes --remove-orphans"]
+
+
+def test_every_command_is_echoed_with_host_ids() -> None:
+    c = mock(f"{BASE} build app worker")
+    stack.build(c, service="app,worker")
+    kwargs: dict[str, Any] = c.run.call_args.kwargs  # type: ignore[attr-defined]
+    assert kwargs["echo"] is True
+    assert set(kwargs["env"]) == {"DOCKWORK_UID", "DOCKWORK_GID"}
+
+
+def test_migrate_runs_the_configured_command_in_the_migrate_service() -> None:
+    cmd = f"{BASE} run --rm -T migrate python -m app.db upgrade head"
+    c = mock(cmd)
+    stack.migrate(c)
+    assert ran(c) == [cmd]
+
+
+def test_up_waits_and_propagates_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    up = f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans"
+    failing = [
+        ServiceState("worker", "demo-worker-1", "exited", "", 3),
+        ServiceState("migrate", "demo-migrate-1", "exited", "", 0),
+        ServiceState("db", "demo-db-1", "running", "healthy", 0),
+    ]
+    monkeypatch.setattr(Compose, "states", lambda self: failing)
+    logs = f"{BASE} logs --tail 50 worker"
+    c = MockContext(run={up: Result(exited=1), logs: Result("boom")}, repeat=True)
+    with pytest.raises(Exit) as excinfo:
+        stack.up(c)
+    assert excinfo.value.code == 1
+    assert "failing: worker" in str(excinfo.value.message)
+    assert ran(c) == [up, logs]  # only the failing service's logs, not migrate's or db's
+
+
+def test_dev_builds_then_waits() -> None:
+    commands = [f"{BASE} build", f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans"]
+    c = mock(*commands)
+    stack.dev(c, follow=False)
+    assert ran(c) == commands
+
+
+def test_dev_follow_stops_cleanly_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
+    follow = f"{BASE} logs --follow --tail 20"
+    c = MockContext(
+        run={
+            f"{BASE} build": Result(),
+            f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans": Result(),
+            follow: Result(exited=130),
+        },
+        repeat=True,
+    )
+    stack.dev(c)
+    assert ran(c)[-1] == follow
+    assert "stack is still running" in capsys.readouterr().out
+
+
+def test_logs_rejects_unknown_service() -> None:
+    with pytest.raises(Exit) as excinfo:
+        stack.logs(mock(), service="nope")
+    assert "unknown service(s): nope" in str(excinfo.value.message)
+    assert excinfo.value.code == 1
+
+
+def test_logs_exit_code_propagates() -> None:
+    cmd = f"{BASE} logs --tail 5 app"
+    c = MockContext(run={cmd: Result(exited=4)})
+    with pytest.raises(Exit) as excinfo:
+        stack.logs(c, service="app", tail=5)
+    assert excinfo.value.code == 4
+
+
+def test_shell_runs_when_not_running_and_execs_when_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = mock(f"{BASE} run --rm -T worker bash")
+    stack.shell(c, service="worker")
+    monkeypatch.setattr(
+        Compose, "states", lambda self: [ServiceState("app", "x", "running", "healthy", 0)]
+    )
+    c2 = mock(f"{BASE} exec -T app bash")
+    stack.shell(c2)
+    assert ran(c) == [f"{BASE} run --rm -T worker bash"]
+    assert ran(c2) == [f"{BASE} exec -T app bash"]
+
+
+def test_restart_services() -> None:
+    c = mock(f"{BASE} restart app worker")
+    stack.restart(c, service="app worker")
+    assert ran(c) == [
+        shlex.join(
+            [
+                "docker",
+                "compose",
+                "-p",
+                "demo",
+                "-f",
+                "compose.yaml",
+                "-f",
+                "compose.override.yaml",
+                "restart",
+                "app",
+                "worker",
+            ]
+        )
+    ]
