@@ -38,6 +38,8 @@ class Config:
     cache_service: str = "cache"
     migrate_service: str = "migrate"
     migrate_command: tuple[str, ...] = ("python", "-m", "app.db", "upgrade", "head")
+    #: the migration tool's command line without a subcommand (alembic's CLI)
+    alembic_command: tuple[str, ...] = ("python", "-m", "app.db")
     shell_command: tuple[str, ...] = ("bash",)
     test_paths: tuple[str, ...] = ("tests",)
     #: files whose content defines the migrated schema; the test template is keyed by them

@@ -49,9 +49,14 @@ def fingerprint(paths: Sequence[Path]) -> str:
     """A hash of every file under ``paths``: changes when a migration or model changes."""
     digest = hashlib.sha256()
     for root in paths:
-        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        if root.is_file():
+            files = [root]
+        else:
+            files = sorted(
+                p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            )
         for f in files:
-            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.relative_to(root.parent).as_posix().encode())
             digest.update(f.read_bytes())
     return digest.hexdigest()[:10]
 
@@ -81,17 +86,24 @@ def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
                 return time.monotonic() - t0
             if row is not None:  # a half-built template from a crashed run
                 conn.execute(f"DROP DATABASE {_quote_ident(spec.name)} WITH (FORCE)")
-            # explicit encoding: images differ in initdb defaults (SQL_ASCII without a locale)
-            conn.execute(
-                f"CREATE DATABASE {_quote_ident(spec.name)} "
-                "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-            )
+            create(admin_url, spec.name)
             _migrate(with_database(admin_url, spec.name), spec)
             # marks it finished; also lets non-superusers clone it
             conn.execute(f"ALTER DATABASE {_quote_ident(spec.name)} WITH IS_TEMPLATE true")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return time.monotonic() - t0
+
+
+def create(admin_url: str, name: str) -> None:
+    """An empty UTF-8 database: images differ in initdb defaults (SQL_ASCII without a locale)."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {_quote_ident(name)} "
+            "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
 
 
 def _migrate(url: str, spec: TemplateSpec) -> None:

@@ -29,6 +29,7 @@ class Stack:
     root: Path
     name: str
     env: dict[str, str]
+    variant: str
 
     def inv(
         self, *args: str, check: bool = True, timeout: float = 600
@@ -51,8 +52,16 @@ class Stack:
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Plain `docker compose` for this project (what a user could type)."""
+        files = self.env.get("DOCKWORK_COMPOSE_FILES", "compose.yaml compose.override.yaml")
         return subprocess.run(
-            ["docker", "compose", "-p", self.name, *args],
+            [
+                "docker",
+                "compose",
+                "-p",
+                self.name,
+                *[arg for f in files.split() for arg in ("-f", f)],
+                *args,
+            ],
             cwd=self.root,
             env=self.env,
             capture_output=True,
@@ -106,8 +115,9 @@ def copy_checkout(dest: Path) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A fresh copy of the project as its own stack; everything removed afterwards."""
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A fresh copy of the project as its own stack (dev: with the override; prod:
+    compose.yaml alone, the production images); everything removed afterwards."""
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine: {reason}")
     name = f"dwe2e{uuid.uuid4().hex[:8]}"
@@ -126,9 +136,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "APP_DEV_IMAGE": "dockwork-e2e-app-dev",
         "DOCKWORK_WAIT_TIMEOUT": "240",
     }
+    variant = getattr(request, "param", "dev")
+    if variant == "prod":
+        env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml"
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    s = Stack(root, name, env)
+    s = Stack(root, name, env, variant)
     try:
         yield s
     finally:

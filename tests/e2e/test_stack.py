@@ -28,6 +28,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"null")
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"], indirect=True)
 def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
     up = stack.inv("up")
     assert "up --detach --wait" in up.stdout + up.stderr, "the compose command is echoed"
@@ -57,6 +58,14 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
         assert time.monotonic() < deadline, f"the worker never sent the email: {fetched}"
         time.sleep(0.5)
 
+    if stack.variant == "prod":
+        uid = stack.compose("exec", "-T", "app", "id", "-u").stdout.strip()
+        assert uid not in {"", "0"}, "the production image runs as a non-root user"
+        # SIGTERM: uvicorn finishes and exits 0 within the grace period (not killed: 137)
+        assert stack.compose("stop", "app", "worker").returncode == 0
+        for service in ("app", "worker"):
+            assert stack.states()[service]["ExitCode"] == 0, f"{service} did not stop cleanly"
+
     stack.inv("down")
     assert stack.containers() == [], "inv down leaves no container of the project"
     stack.inv("up")
@@ -78,6 +87,7 @@ def test_unhealthy_service_fails_up_and_shows_its_logs(stack: Stack) -> None:
         '    restart: "no"\n'
     )
     stack.env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml compose.override.yaml broken.yaml"
+    stack.env["DOCKWORK_WAIT_TIMEOUT"] = "60"
     result = stack.inv("up", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -114,6 +114,10 @@ def postgres_spec(image: str) -> ContainerSpec:
             "POSTGRES_PASSWORD": PG_PASSWORD,
             "POSTGRES_DB": PG_DB,
             "PGDATA": "/var/lib/postgresql/data",
+            # UTF-8 whatever the image's defaults: initdb follows LANG, the official
+            # image also passes POSTGRES_INITDB_ARGS
+            "LANG": "C.UTF-8",
+            "POSTGRES_INITDB_ARGS": "--encoding=UTF8",
         },
         tmpfs={"/var/lib/postgresql/data": "rw"},
     )
@@ -164,6 +168,8 @@ class DockerBackend:
         self._client: DockerClient | None = None
         self._owned: list[Container] = []
         self.timings: dict[str, float] = {}
+        #: containers of dead runs that :meth:`start` removed
+        self.reaped: list[str] = []
 
     # -- labels and ownership ------------------------------------------------------------
 
@@ -221,7 +227,7 @@ class DockerBackend:
     def start(self) -> Services:
         """Start both containers concurrently and wait for real answers; clean up on failure."""
         t0 = time.monotonic()
-        self.reap_orphans()
+        self.reaped = self.reap_orphans()
         try:
             with ThreadPoolExecutor(max_workers=len(self.specs)) as pool:
                 containers = list(pool.map(self._container_for, self.specs))
@@ -328,8 +334,8 @@ class DockerBackend:
 
     def _wait_ready(self, containers: list[Container], db_url: str, redis_url: str) -> None:
         probes = {
-            "postgres": readiness.postgres_probe(db_url),
-            "redis": readiness.redis_probe(redis_url),
+            "postgres": _watch(containers[0], readiness.postgres_probe(db_url)),
+            "redis": _watch(containers[1], readiness.redis_probe(redis_url)),
         }
         t0 = time.monotonic()
         try:
@@ -354,3 +360,23 @@ class DockerBackend:
             "Check the image (POSTGRES_IMAGE / REDIS_IMAGE) and the engine; "
             "DOCKWORK_SERVICE_TIMEOUT raises the deadline."
         )
+
+
+def _watch(container: Container, probe: readiness.Probe, every: float = 0.5) -> readiness.Probe:
+    """``probe``, giving up at once when the container has stopped (no point waiting)."""
+    checked = [0.0]
+
+    def watched() -> None:
+        try:
+            probe()
+        except Exception:
+            now = time.monotonic()
+            if now - checked[0] >= every:
+                checked[0] = now
+                container.reload()
+                if container.status in {"exited", "dead"}:
+                    code = container.attrs.get("State", {}).get("ExitCode")
+                    raise readiness.GaveUpError(f"its container exited with code {code}") from None
+            raise
+
+    return watched

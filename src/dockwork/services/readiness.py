@@ -16,6 +16,10 @@ from urllib.parse import unquote, urlsplit
 Probe = Callable[[], None]
 
 
+class GaveUpError(Exception):
+    """A probe knows waiting longer cannot help (the server's process exited)."""
+
+
 class NotReadyError(Exception):
     """A service did not answer before the deadline."""
 
@@ -23,7 +27,7 @@ class NotReadyError(Exception):
         self.service = service
         self.last_error = last_error
         super().__init__(
-            f"{service} did not answer within {timeout:g}s"
+            f"{service} did not answer within {timeout:.3g}s"
             + (f"; last error: {type(last_error).__name__}: {last_error}" if last_error else "")
         )
 
@@ -86,6 +90,8 @@ def wait_until_ready(name: str, probe: Probe, *, timeout: float, interval: float
     while True:
         try:
             probe()
+        except GaveUpError as exc:
+            raise NotReadyError(name, time.monotonic() - start, exc) from exc
         except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
             last = exc
         else:

@@ -1,0 +1,75 @@
+"""The checks, defined once: CI, `inv ci` and the README all run these sessions.
+
+`uv run nox` runs the default sessions; `uv run nox -s tests -- -k users -x` passes
+arguments to pytest; `-R` reuses the session environments. The logic is in dockwork.noxtools.
+"""
+
+from __future__ import annotations
+
+import nox
+
+from dockwork import noxtools
+from dockwork.config import load_config
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "compose", "tests", "migrations", "e2e"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and check formatting (changes nothing)."""
+    noxtools.sync(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(default=False)
+def format(session: nox.Session) -> None:  # noqa: A001 - the session's public name
+    """Ruff: format and apply safe fixes."""
+    noxtools.sync(session)
+    session.run("ruff", "format", ".")
+    session.run("ruff", "check", "--fix", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Mypy, strict, over src."""
+    noxtools.sync(session)
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def compose(session: nox.Session) -> None:
+    """`docker compose config -q` for every compose-file combination."""
+    noxtools.check_compose(session)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests against real PostgreSQL and Redis containers."""
+    noxtools.sync(session)
+    session.run(*noxtools.pytest_args(load_config(), session.posargs, "not e2e"))
+
+
+@nox.session
+def migrations(session: nox.Session) -> None:
+    """On a fresh PostgreSQL: upgrade head, downgrade base, upgrade head, then the drift check."""
+    noxtools.sync(session)
+    with noxtools.services(session) as services:
+        noxtools.migration_roundtrip(session, services.database_url)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The whole Compose stack under its own project name and ephemeral ports, torn down after."""
+    noxtools.sync(session)
+    session.run(*noxtools.pytest_args(load_config(), [*session.posargs, "tests/e2e"], "e2e"))
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark: test-service overhead vs pytest-databases and testcontainers (prints a table)."""
+    noxtools.sync(session, "bench")
+    session.run("python", "scripts/bench.py", *session.posargs)
