@@ -17,13 +17,14 @@ import psycopg
 import pytest
 import redis
 
-from dockwork.services import ProvisionError
+from dockwork.services import ProvisionError, discover
 from dockwork.services.docker import (
     LABEL,
     DockerBackend,
     docker_available,
     postgres_spec,
 )
+from dockwork.services.reuse_cache import CachedBackend
 from tests.helpers import env_without_services
 
 if TYPE_CHECKING:
@@ -152,7 +153,10 @@ def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
         dev_stack.remove(force=True)
 
 
-def test_reuse_keeps_containers_between_runs(docker_client: object, project: str) -> None:
+def test_reuse_keeps_containers_between_runs(
+    docker_client: object, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = DockerBackend(project, reuse=True)
     a = first.start()
     first.stop()
@@ -165,6 +169,14 @@ def test_reuse_keeps_containers_between_runs(docker_client: object, project: str
     assert {c.id for c in containers_of(docker_client, project)} == {c.id for c in kept}  # type: ignore[attr-defined]
     # reused containers are never reaped as orphans: they have no owner pid
     assert DockerBackend(project).reap_orphans() == []
+    # a warm run finds them without asking the engine
+    warm = discover(project, reuse=True)
+    assert isinstance(warm, CachedBackend)
+    assert warm.start().database_url == a.database_url
+    # once they are gone, the stale entry is dropped and the engine is asked again
+    for c in kept:
+        c.remove(force=True, v=True)  # type: ignore[attr-defined]
+    assert isinstance(discover(project, reuse=True), DockerBackend)
 
 
 def test_two_concurrent_test_runs_both_pass(docker_client: object) -> None:  # noqa: ARG001

@@ -94,16 +94,20 @@ def discover(
             f"{given} is set but {missing} is not. Set both to use your own servers, or "
             "unset both to let dockwork start PostgreSQL and Redis containers."
         )
-    from dockwork.services.docker import DockerBackend, docker_available  # noqa: PLC0415
+    from dockwork.services.docker import DockerBackend, connect  # noqa: PLC0415
 
-    reason = docker_available()
-    if reason is None:
-        use_reuse = (
-            env.get("DOCKWORK_REUSE", "").lower() in {"1", "true", "yes"}
-            if reuse is None
-            else reuse
-        )
-        return DockerBackend(project, reuse=use_reuse, environ=env)
+    if reuse is None:
+        reuse = env.get("DOCKWORK_REUSE", "").lower() in {"1", "true", "yes"}
+    if reuse:
+        # warm path: the reused servers answer where they were left; no engine round trip
+        from dockwork.services import reuse_cache  # noqa: PLC0415
+
+        cached = reuse_cache.find(DockerBackend(project, reuse=True, environ=env).reuse_key())
+        if cached is not None:
+            return cached
+    client, reason = connect()
+    if client is not None:
+        return DockerBackend(project, reuse=reuse, environ=env, client=client)
     raise ProvisionError(
         f"no test services: DATABASE_URL/REDIS_URL are not set and no Docker engine answers "
         f"({reason}). Start Docker (or point DOCKER_HOST at an engine), or set DATABASE_URL "

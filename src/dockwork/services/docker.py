@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dockwork.services import ProvisionError, Services, readiness
+from dockwork.services import ProvisionError, Services, readiness, reuse_cache
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,25 +30,37 @@ LABEL = "dev.dockwork"
 ROLE = "test-service"
 DEFAULT_POSTGRES_IMAGE = "postgres:17"
 DEFAULT_REDIS_IMAGE = "redis:7"
-PG_USER = PG_PASSWORD = PG_DB = "dockwork"  # noqa: S105 - throwaway test server on loopback
+# The image's defaults: with user and database both "postgres" its entrypoint skips a
+# CREATE DATABASE during init. Throwaway server, published on loopback only.
+PG_USER = PG_DB = "postgres"
+PG_PASSWORD = "dockwork"  # noqa: S105
 REDIS_DATABASES = 64
+
+
+def connect() -> tuple[DockerClient | None, str | None]:
+    """A client whose engine answered a ping, or None and why not (one line)."""
+    try:
+        import docker  # noqa: PLC0415
+    except ImportError:
+        return None, "the `docker` Python package is not installed"
+    try:
+        client = docker.from_env(timeout=120)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return None, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        client.close()
+        return None, f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return client, None
 
 
 def docker_available() -> str | None:
     """None when an engine answers; otherwise why not (one line)."""
-    try:
-        import docker  # noqa: PLC0415
-    except ImportError:
-        return "the `docker` Python package is not installed"
-    try:
-        client = docker.from_env(timeout=5)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-    return None
+    client, reason = connect()
+    if client is not None:
+        client.close()
+    return reason
 
 
 def process_start_time(pid: int) -> str:
@@ -107,6 +119,9 @@ def postgres_spec(image: str) -> ContainerSpec:
             "full_page_writes=off",
             "-c",
             "max_connections=300",
+            # lets a reused server be recognised without asking the engine
+            "-c",
+            "cluster_name=dockwork-test",
         ),
         port=5432,
         environment={
@@ -117,7 +132,9 @@ def postgres_spec(image: str) -> ContainerSpec:
             # UTF-8 whatever the image's defaults: initdb follows LANG, the official
             # image also passes POSTGRES_INITDB_ARGS
             "LANG": "C.UTF-8",
-            "POSTGRES_INITDB_ARGS": "--encoding=UTF8",
+            "POSTGRES_INITDB_ARGS": "--encoding=UTF8 --no-sync",
+            # no scram hashing on every connection (readiness probes, clones)
+            "POSTGRES_HOST_AUTH_METHOD": "trust",
         },
         tmpfs={"/var/lib/postgresql/data": "rw"},
     )
@@ -155,6 +172,7 @@ class DockerBackend:
         startup_timeout: float | None = None,
         postgres: ContainerSpec | None = None,
         redis: ContainerSpec | None = None,
+        client: DockerClient | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         self.project = project
@@ -165,7 +183,7 @@ class DockerBackend:
             postgres or postgres_spec(env.get("POSTGRES_IMAGE") or DEFAULT_POSTGRES_IMAGE),
             redis or redis_spec(env.get("REDIS_IMAGE") or DEFAULT_REDIS_IMAGE),
         )
-        self._client: DockerClient | None = None
+        self._client: DockerClient | None = client
         self._owned: list[Container] = []
         self.timings: dict[str, float] = {}
         #: containers of dead runs that :meth:`start` removed
@@ -241,12 +259,19 @@ class DockerBackend:
             self.stop()
             raise
         self.timings["total"] = time.monotonic() - t0
-        return Services(
+        services = Services(
             db_url,
             redis_url,
             self.name,
             {"postgres": containers[0].name, "redis": containers[1].name, "run": self.run_id},
         )
+        if self.reuse:
+            reuse_cache.save(self.reuse_key(), services)
+        return services
+
+    def reuse_key(self) -> str:
+        """Names the reused pair: project plus both configurations."""
+        return f"{self.project}-{'-'.join(s.config_hash() for s in self.specs)}"
 
     def stop(self) -> None:
         """Remove the containers this run created (reused ones are kept); idempotent."""
@@ -360,6 +385,19 @@ class DockerBackend:
             "Check the image (POSTGRES_IMAGE / REDIS_IMAGE) and the engine; "
             "DOCKWORK_SERVICE_TIMEOUT raises the deadline."
         )
+
+
+def _remove(container: Container) -> None:
+    """Kill and remove, volumes included; already gone is fine."""
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # noqa: PLR2004 - removal already in progress
+            raise
 
 
 def _watch(container: Container, probe: readiness.Probe, every: float = 0.5) -> readiness.Probe:

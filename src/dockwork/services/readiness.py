@@ -81,7 +81,9 @@ def _expect(sock: socket.socket, prefix: bytes) -> None:
         raise ConnectionError(f"unexpected reply {reply[:40]!r}")
 
 
-def wait_until_ready(name: str, probe: Probe, *, timeout: float, interval: float = 0.05) -> float:
+def wait_until_ready(
+    name: str, probe: Probe, *, timeout: float, interval: float = 0.05, max_interval: float = 0.1
+) -> float:
     """Run ``probe`` until it succeeds or ``timeout`` passes; return the seconds it took."""
     start = time.monotonic()
     deadline = start + timeout
@@ -99,7 +101,8 @@ def wait_until_ready(name: str, probe: Probe, *, timeout: float, interval: float
         if time.monotonic() >= deadline:
             raise NotReadyError(name, timeout, last)
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+        # a refused loopback connect costs next to nothing: poll often, notice readiness soon
+        delay = min(delay * 1.5, max_interval)
 
 
 def wait_all(probes: Mapping[str, Probe], *, timeout: float) -> dict[str, float]:

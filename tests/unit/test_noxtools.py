@@ -1,0 +1,52 @@
+"""The nox helpers: compose-file combinations and pytest argument building."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from dockwork.config import load_config
+from dockwork.noxtools import compose_config_commands, compose_file_sets, local_argv, pytest_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_combination_keeps_the_base_file_first() -> None:
+    config = replace(load_config(ROOT, environ={}), compose_files=("a.yaml", "b.yaml", "c.yaml"))
+    assert compose_file_sets(config) == [
+        ("a.yaml",),
+        ("a.yaml", "b.yaml"),
+        ("a.yaml", "c.yaml"),
+        ("a.yaml", "b.yaml", "c.yaml"),
+    ]
+
+
+def test_compose_check_uses_the_example_env_file() -> None:
+    config = load_config(ROOT, environ={})
+    commands = compose_config_commands(config)
+    assert len(commands) == 2
+    for argv in commands:
+        assert argv[-2:] == ["config", "--quiet"]
+        assert argv[argv.index("--env-file") + 1] == ".env.example"
+
+
+def test_pytest_args_add_test_paths_unless_paths_given() -> None:
+    config = load_config(ROOT, environ={})
+    assert pytest_args(config, ["-k", "users", "-x"], "not e2e") == [
+        "pytest",
+        "-m",
+        "not e2e",
+        "tests",
+        "-k",
+        "users",
+        "-x",
+    ]
+    assert pytest_args(config, ["tests/unit/test_noxtools.py::test_x"]) == [
+        "pytest",
+        "tests/unit/test_noxtools.py::test_x",
+    ]
+
+
+def test_local_argv_uses_the_sessions_python() -> None:
+    assert local_argv(("python3", "-m", "app.db")) == ["python", "-m", "app.db"]
+    assert local_argv(("alembic", "upgrade")) == ["alembic", "upgrade"]
