@@ -41,6 +41,8 @@ class Config:
     #: the migration tool's command line without a subcommand (alembic's CLI)
     alembic_command: tuple[str, ...] = ("python", "-m", "app.db")
     shell_command: tuple[str, ...] = ("bash",)
+    #: where the dev image has the checkout mounted (maps container paths to host paths)
+    container_workdir: str = "/app"
     test_paths: tuple[str, ...] = ("tests",)
     #: files whose content defines the migrated schema; the test template is keyed by them
     template_inputs: tuple[str, ...] = ("src",)

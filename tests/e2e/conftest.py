@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -114,14 +115,14 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-@pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+@contextlib.contextmanager
+def make_stack(base: Path, variant: str) -> Iterator[Stack]:
     """A fresh copy of the project as its own stack (dev: with the override; prod:
     compose.yaml alone, the production images); everything removed afterwards."""
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine: {reason}")
     name = f"dwe2e{uuid.uuid4().hex[:8]}"
-    root = tmp_path / name
+    root = base / name
     root.mkdir()
     copy_checkout(root)
     env = {
@@ -136,7 +137,6 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
         "APP_DEV_IMAGE": "dockwork-e2e-app-dev",
         "DOCKWORK_WAIT_TIMEOUT": "240",
     }
-    variant = getattr(request, "param", "dev")
     if variant == "prod":
         env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml"
     env.pop("DATABASE_URL", None)
@@ -146,3 +146,17 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
         yield s
     finally:
         s.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A stack of this test's own (parametrize indirectly with "dev" or "prod")."""
+    with make_stack(tmp_path, getattr(request, "param", "dev")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A dev stack shared by a module's tests (each leaves it as it found it)."""
+    with make_stack(tmp_path_factory.mktemp("stack"), "dev") as s:
+        yield s

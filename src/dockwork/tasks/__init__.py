@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from dockwork.tasks import stack
+from dockwork.tasks import db, stack
 
 
 def namespace(*extra: Collection) -> Collection:
     """The root collection: stack tasks at the top level, other namespaces beneath."""
     ns = Collection.from_module(stack)
+    ns.add_collection(Collection.from_module(db), name="db")
     for collection in extra:
         ns.add_collection(collection)
     return ns

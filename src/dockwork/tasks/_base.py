@@ -67,14 +67,16 @@ def run(
     *,
     pty: bool | None = None,
     warn: bool = False,
+    hide: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Echo and run ``argv`` through invoke; output streams to the terminal."""
+    """Echo and run ``argv`` through invoke; output streams to the terminal unless ``hide``."""
     result: Result = c.run(
         shlex.join(argv),
         echo=True,
         pty=sys.stdout.isatty() if pty is None else pty,
         warn=warn,
+        hide=hide,
         env={**compose_env(), **(env or {})},
     )
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -37,11 +37,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _skip_empty_autogenerate(context_: Any, revision: Any, directives: list[Any]) -> None:
+    """An autogenerate that finds no change writes nothing (say so instead)."""
+    del context_, revision
+    cmd_opts = config.cmd_opts
+    if cmd_opts is not None and getattr(cmd_opts, "autogenerate", False):
+        script = directives[0]
+        if script.upgrade_ops is not None and script.upgrade_ops.is_empty():
+            directives[:] = []
+            print("No changes between the models and the migrations; no revision written.")  # noqa: T201
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        process_revision_directives=_skip_empty_autogenerate,
         # PostgreSQL has transactional DDL: a failing migration rolls back completely.
         transaction_per_migration=True,
     )

@@ -1,0 +1,159 @@
+"""`inv db.*` against the stack's real PostgreSQL, in a copy of the checkout."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+MODELS = Path("src/app/db/models.py")
+VERSIONS = Path("src/app/db/migrations/versions")
+NEW_COLUMN = "    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)\n"
+
+
+def sql(stack: Stack, query: str) -> str:
+    """One query through `inv db.psql -c`, its output."""
+    return stack.inv("db.psql", "-c", query).stdout
+
+
+def add_user_column(stack: Stack, line: str) -> None:
+    models = stack.root / MODELS
+    text = models.read_text()
+    anchor = "    name: Mapped[str] = mapped_column(String(200))\n"
+    models.write_text(text.replace(anchor, anchor + line, 1))
+
+
+def test_revision_lands_owned_by_host_user_and_upgrade_applies_it(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    before = set((stack.root / VERSIONS).glob("*.py"))
+
+    empty = stack.inv("db.revision", "-m", "nothing changed")
+    assert "nothing was written" in empty.stdout
+    assert set((stack.root / VERSIONS).glob("*.py")) == before
+
+    add_user_column(stack, NEW_COLUMN)
+    result = stack.inv("db.revision", "-m", "add users phone")
+    match = re.search(r"new migration: (\S+\.py)", result.stdout)
+    assert match, result.stdout
+    new_file = stack.root / match.group(1)
+    assert set((stack.root / VERSIONS).glob("*.py")) == {*before, new_file}
+    assert new_file.stat().st_uid == os.getuid(), "written as the host user, not root"
+    assert "add_column" in new_file.read_text()
+
+    drift = stack.inv("db.check", check=False)
+    assert drift.returncode != 0, "the database is behind the new migration"
+    stack.inv("db.upgrade")
+    assert "phone" in sql(
+        stack,
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'users' AND column_name = 'phone'",
+    )
+    stack.inv("db.check")
+
+    # a model change without a migration: check fails and names what differs
+    add_user_column(stack, "    nickname: Mapped[str | None] = mapped_column(String(40))\n")
+    missing = stack.inv("db.check", check=False)
+    assert missing.returncode != 0
+    assert "nickname" in missing.stdout + missing.stderr
+
+    # leave the module's stack as found: migration reverted, files back
+    stack.inv("db.downgrade", "-1")
+    new_file.unlink()
+    (stack.root / MODELS).write_text(
+        (stack.root / MODELS)
+        .read_text()
+        .replace(NEW_COLUMN, "")
+        .replace("    nickname: Mapped[str | None] = mapped_column(String(40))\n", "")
+    )
+    stack.inv("db.check")
+
+
+BROKEN = '''"""half a migration"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("SELECT * FROM no_such_table")
+
+
+def downgrade() -> None:
+    op.drop_table("half_done")
+'''
+
+
+def test_failing_migration_leaves_schema_unchanged_and_app_down(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    broken = stack.root / VERSIONS / "9999_broken.py"
+    broken.write_text(BROKEN)
+    try:
+        result = stack.inv("migrate", check=False)
+        assert result.returncode != 0
+        assert "no_such_table" in result.stdout + result.stderr, "the database's error is shown"
+        assert "half_done" not in sql(stack, "SELECT tablename FROM pg_tables")
+        assert "0001" in stack.inv("db.current").stdout
+
+        up = stack.inv("up", check=False)
+        assert up.returncode != 0
+        assert "migrate" in up.stdout + up.stderr
+        states = stack.states()
+        assert states["migrate"]["ExitCode"] != 0
+        assert states.get("app", {}).get("State") != "running", "no app on a half-migrated db"
+    finally:
+        broken.unlink()
+        stack.inv("down")
+
+
+def count_users(stack: Stack) -> int:
+    output = sql(stack, "SELECT count(*) AS n_users FROM users")
+    match = re.search(r"n_users\s*\n-+\s*\n\s*(\d+)\s*$", output, re.MULTILINE)
+    assert match, output
+    return int(match.group(1))
+
+
+def test_dump_reset_restore_keeps_every_row(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    sql(stack, "DELETE FROM users")
+    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+    assert count_users(stack) == 2
+
+    refused = stack.inv("db.reset", check=False)
+    assert refused.returncode != 0
+    assert "would drop database 'app'" in refused.stderr
+    assert count_users(stack) == 2, "reset without --yes changes nothing"
+
+    stack.inv("db.dump", "--file", "backup.dump")
+    dump = stack.root / "backup.dump"
+    assert dump.stat().st_size > 0
+    assert dump.stat().st_uid == os.getuid()
+
+    stack.inv("db.reset", "--yes")
+    assert count_users(stack) == 0
+    assert "0001" in stack.inv("db.current").stdout, "reset migrates the new database"
+
+    refused = stack.inv("db.restore", "backup.dump", check=False)
+    assert refused.returncode != 0
+    assert "table(s)" in refused.stderr
+    stack.inv("db.restore", "backup.dump", "--force")
+    assert count_users(stack) == 2
+    emails = sql(stack, "SELECT email FROM users ORDER BY email")
+    assert "a@x.test" in emails
+    assert "b@x.test" in emails
