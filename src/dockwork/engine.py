@@ -12,6 +12,11 @@ INSTALL_HINT = (
     "Install Docker (Docker Desktop, or Docker Engine with the Compose plugin: "
     "https://docs.docker.com/engine/install/) and retry."
 )
+START_HINT = (
+    "Start Docker (Docker Desktop, `sudo systemctl start docker`, or your Podman "
+    "socket), or point DOCKER_HOST at a running engine"
+)
+COMPOSE_HINT = "Install the Compose plugin (https://docs.docker.com/compose/install/)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +44,7 @@ def check_engine(timeout: float = 20.0) -> EngineInfo:
         raise EngineError(
             f"the docker CLI is installed but no Docker engine answers at {host}"
             + (f" ({reason[-1]})" if reason else "")
-            + ". Start Docker (Docker Desktop, `sudo systemctl start docker`, or your Podman "
-            "socket), or point DOCKER_HOST at a running engine, then retry."
+            + f". {START_HINT}, then retry."
         )
     compose = runner.run(["docker", "compose", "version", "--short"], check=False, timeout=timeout)
     version = compose.stdout.strip().lstrip("v")
@@ -48,7 +52,6 @@ def check_engine(timeout: float = 20.0) -> EngineInfo:
         raise EngineError(
             "Docker Compose v2 (`docker compose`) is not available"
             + (f" (found {version!r})" if version else "")
-            + ". Install the Compose plugin (https://docs.docker.com/compose/install/) and "
-            "retry; the old `docker-compose` v1 is not supported."
+            + f". {COMPOSE_HINT} and retry; the old `docker-compose` v1 is not supported."
         )
     return EngineInfo(docker, server.stdout.strip(), version, host)

@@ -151,56 +151,67 @@ def drop(admin_url: str, *names: str) -> None:
 
 
 class RedisClaim:
-    """A logical Redis database owned by one worker until released."""
+    """A logical Redis database owned by one worker until released.
+
+    Claims are kept in the server's last logical database (the ledger), never in db 0,
+    which applications use by default; workers get databases 1 … N-2.
+    """
 
     def __init__(self, redis_url: str, owner: str | None = None) -> None:
         self.base_url = redis_url
         self.owner = owner or f"{os.getpid()}-{secrets.token_hex(4)}"
         self.index: int | None = None
+        self._ledger = ""
 
     def acquire(self) -> str:
-        """Claim a free database index (1…N-1), flush it, and return its URL."""
+        """Claim a free database index, flush it, and return its URL."""
         import redis  # noqa: PLC0415
 
-        client = redis.Redis.from_url(with_database(self.base_url, "0"))
+        probe = redis.Redis.from_url(self.base_url)
         try:
-            databases = int(client.config_get("databases").get("databases") or 16)
-            for index in range(1, databases):
-                if client.set(f"{CLAIM_PREFIX}{index}", self.owner, nx=True, ex=CLAIM_SECONDS):
+            databases = int(probe.config_get("databases").get("databases") or 16)
+        finally:
+            probe.close()
+        self._ledger = with_database(self.base_url, str(databases - 1))
+        ledger = redis.Redis.from_url(self._ledger)
+        try:
+            for index in range(1, databases - 1):
+                if ledger.set(f"{CLAIM_PREFIX}{index}", self.owner, nx=True, ex=CLAIM_SECONDS):
                     self.index = index
                     break
             else:
                 raise TestDatabaseError(
-                    f"all {databases - 1} Redis test databases are claimed by other workers or "
+                    f"all {databases - 2} Redis test databases are claimed by other workers or "
                     "runs. Use fewer xdist workers, or wait for other runs to finish."
                 )
         finally:
-            client.close()
+            ledger.close()
         url = with_database(self.base_url, str(self.index))
-        own = redis.Redis.from_url(url)
-        try:
-            own.flushdb()
-        finally:
-            own.close()
+        _flush(url)
         return url
 
     def release(self) -> None:
-        """Give the database back (only if this worker still owns it)."""
+        """Flush and give the database back (only if this worker still owns it)."""
         if self.index is None:
             return
         import redis  # noqa: PLC0415
 
-        client = redis.Redis.from_url(with_database(self.base_url, "0"))
+        ledger = redis.Redis.from_url(self._ledger)
         try:
             key = f"{CLAIM_PREFIX}{self.index}"
-            if client.get(key) == self.owner.encode():
-                with_database_url = with_database(self.base_url, str(self.index))
-                own = redis.Redis.from_url(with_database_url)
-                try:
-                    own.flushdb()
-                finally:
-                    own.close()
-                client.delete(key)
+            if ledger.get(key) == self.owner.encode():
+                _flush(with_database(self.base_url, str(self.index)))
+                ledger.delete(key)
         finally:
-            client.close()
+            ledger.close()
         self.index = None
+
+
+def _flush(url: str) -> None:
+    import redis  # noqa: PLC0415
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()

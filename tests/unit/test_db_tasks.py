@@ -23,6 +23,7 @@ def project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))  # noqa: PTH120
     monkeypatch.setenv("DOCKWORK_PROJECT_NAME", "demo")
     monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda: None)
+    monkeypatch.setattr("dockwork.tasks._base.ensure_env_file", lambda config: None)
 
 
 def alembic(*args: str) -> str:

@@ -12,7 +12,8 @@ from invoke.exceptions import Exit
 from invoke.runners import Result
 
 from dockwork.compose import Compose, ServiceState
-from dockwork.tasks import namespace, stack
+from dockwork.tasks import namespace, quality, stack
+from dockwork.tasks._base import remainder_args
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "docker compose -p demo -f compose.yaml -f compose.override.yaml"
@@ -24,6 +25,7 @@ def project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("DOCKWORK_PROJECT_NAME", "demo")
     monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda: None)
+    monkeypatch.setattr("dockwork.tasks._base.ensure_env_file", lambda config: None)
     monkeypatch.setattr(
         Compose, "services", lambda self: ["db", "cache", "migrate", "app", "worker"]
     )
@@ -155,3 +157,22 @@ def test_restart_services() -> None:
             ]
         )
     ]
+
+
+def test_remainder_keeps_quoted_words_intact() -> None:
+    c = MockContext()
+    argv = ["inv", "test", "--", "-k", "users and not slow", "-x"]
+    assert remainder_args(c, argv) == ["-k", "users and not slow", "-x"]
+    c_joined = MockContext()
+    c_joined.remainder = "-k 'a b'"  # type: ignore[misc]
+    assert remainder_args(c_joined, ["inv", "test"]) == ["-k", "a b"]
+
+
+def test_ci_runs_the_default_nox_sessions_like_ci_run() -> None:
+    c = MockContext(run={"nox": Result(), "nox -R -s lint": Result()}, repeat=True)
+    quality.ci(c)
+    c.remainder = "-s lint"  # type: ignore[misc]
+    quality.ci(c, reuse=True)
+    assert ran(c) == ["nox", "nox -R -s lint"]
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert ci_run.rstrip().endswith("exec uv run nox"), "CI runs the same default sessions"

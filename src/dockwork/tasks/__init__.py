@@ -10,13 +10,18 @@ Each namespace lives in its own module; this one only assembles them.
 from __future__ import annotations
 
 from invoke.collection import Collection
+from invoke.tasks import Task
 
-from dockwork.tasks import db, stack
+from dockwork.tasks import db, doctor, quality, stack
 
 
 def namespace(*extra: Collection) -> Collection:
     """The root collection: stack tasks at the top level, other namespaces beneath."""
     ns = Collection.from_module(stack)
+    for module in (quality, doctor):
+        for member in vars(module).values():
+            if isinstance(member, Task):
+                ns.add_task(member)
     ns.add_collection(Collection.from_module(db), name="db")
     for collection in extra:
         ns.add_collection(collection)

@@ -43,22 +43,31 @@ def project(*, engine: bool = True) -> tuple[Config, Compose]:
     """The project's resolved configuration and its Compose wrapper.
 
     With ``engine`` (the default) also check that docker, its engine and Compose v2 answer,
-    so a missing engine is one clear message instead of a raw docker error.
+    so a missing engine is one clear message instead of a raw docker error, and create
+    .env from .env.example on first use.
     """
     config = load_config()
     if engine:
         check_engine()
+        # every Compose command interpolates the files, which need .env in development
+        ensure_env_file(config)
     return config, Compose.from_config(config)
+
+
+def host_ids() -> str | None:
+    """``uid:gid`` of this process (None where the platform has none, e.g. Windows)."""
+    getuid = getattr(os, "getuid", None)
+    getgid = getattr(os, "getgid", None)
+    return f"{getuid()}:{getgid()}" if getuid is not None and getgid is not None else None
 
 
 def compose_env() -> dict[str, str]:
     """Variables dockwork passes to Compose: the host uid/gid for the dev image's user."""
-    getuid = getattr(os, "getuid", None)
-    getgid = getattr(os, "getgid", None)
-    env: dict[str, str] = {}
-    if getuid is not None and getgid is not None:
-        env = {"DOCKWORK_UID": str(getuid()), "DOCKWORK_GID": str(getgid())}
-    return env
+    ids = host_ids()
+    if ids is None:
+        return {}
+    uid, gid = ids.split(":")
+    return {"DOCKWORK_UID": uid, "DOCKWORK_GID": gid}
 
 
 def run(
@@ -80,6 +89,18 @@ def run(
         env={**compose_env(), **(env or {})},
     )
     return result
+
+
+def remainder_args(c: Context, argv: Sequence[str] | None = None) -> list[str]:
+    """The words after ``--``, exactly as given.
+
+    invoke joins them into ``c.remainder`` with spaces, which loses quoting
+    (``-k "a and b"``); the process's own argv still has them intact.
+    """
+    words = list(sys.argv if argv is None else argv)
+    if "--" in words:
+        return words[words.index("--") + 1 :]
+    return shlex.split(c.remainder or "")
 
 
 def split_names(names: str | None) -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork.tasks._base import clean_errors, ensure_env_file, project, run
+from dockwork.tasks._base import clean_errors, host_ids, project, run
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -34,16 +34,10 @@ GENERATED = re.compile(r"Generating (\S+\.py)")
 DUMP_IN_CONTAINER = "/tmp/dockwork.dump"  # noqa: S108 - inside the db container, removed after
 
 
-def _host_ids() -> str | None:
-    getuid = getattr(os, "getuid", None)
-    getgid = getattr(os, "getgid", None)
-    return f"{getuid()}:{getgid()}" if getuid and getgid else None
-
-
 def _alembic(config: Config, compose: Compose, *args: str) -> Command:
     """``compose run --rm -T --user UID:GID migrate <alembic_command> args``."""
     cmd = compose.command("run", "--rm", "-T")
-    cmd.add_option("--user", _host_ids())
+    cmd.add_option("--user", host_ids())
     return cmd.add_args([config.migrate_service, *config.alembic_command, *args])
 
 
@@ -54,13 +48,11 @@ def _pg(compose: Compose, config: Config, script: str, *argv: str, tty: bool = F
 
 def _alembic_task(c: Context, *args: str) -> Result:
     config, compose = project()
-    ensure_env_file(config)
     return run(c, _alembic(config, compose, *args), pty=False)
 
 
 def _db_up(c: Context, config: Config, compose: Compose) -> str:
     """Start the database service healthy if it is not; return the database's name."""
-    ensure_env_file(config)
     run(c, compose.up([config.db_service], wait_timeout=config.wait_timeout), pty=False)
     name = run(c, _pg(compose, config, DB_NAME), pty=False, hide=True).stdout.strip()
     return str(name)

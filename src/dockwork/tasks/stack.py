@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork.tasks._base import clean_errors, ensure_env_file, project, run, split_names
+from dockwork.tasks._base import clean_errors, project, run, split_names
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -22,7 +22,6 @@ _INTERRUPTED = {0, 130, -2}
 
 def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
     """Bring the stack up and wait for health; on failure show what failed and its logs."""
-    ensure_env_file(config)
     result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
     if result.ok:
         return
@@ -173,6 +172,5 @@ def restart(c: Context, service: str = "") -> None:
 def migrate(c: Context) -> None:
     """Apply migrations to head in a container, against the stack's database (running or not)."""
     config, compose = project()
-    ensure_env_file(config)
     argv = compose.run(config.migrate_service, config.migrate_command, tty=False)
     run(c, argv, pty=False)
