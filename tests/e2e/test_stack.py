@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +63,15 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
     if stack.variant == "prod":
         uid = stack.compose("exec", "-T", "app", "id", "-u").stdout.strip()
         assert uid not in {"", "0"}, "the production image runs as a non-root user"
+        tools = stack.compose(
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "command -v uv gcc cc pip-compile; ls -d /root/.cache/uv 2>/dev/null; true",
+        )
+        assert tools.stdout.strip() == "", f"runtime stage carries build tools: {tools.stdout}"
         # SIGTERM: uvicorn finishes and exits 0 within the grace period (not killed: 137)
         assert stack.compose("stop", "app", "worker").returncode == 0
         for service in ("app", "worker"):
@@ -94,3 +105,25 @@ def test_unhealthy_service_fails_up_and_shows_its_logs(stack: Stack) -> None:
     assert "failing: worker" in output
     assert "broken-worker-marker" in output, "the failing service's last log lines are shown"
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("stack", ["prod"], indirect=True)
+def test_source_only_change_keeps_the_dependency_layer_cached(stack: Stack) -> None:
+    # plain `docker compose`, as a user would run it after `cp .env.example .env`
+    shutil.copyfile(stack.root / ".env.example", stack.root / ".env")
+    stack.env["BUILDKIT_PROGRESS"] = "plain"
+    first = stack.compose("build", "app")
+    assert first.returncode == 0, first.stderr
+    (stack.root / "src" / "app" / "cache_probe.py").write_text('"""Probe."""\n')
+    second = stack.compose("build", "app")
+    assert second.returncode == 0, second.stderr
+    log = second.stdout + second.stderr
+    steps = re.findall(r"^#(\d+) \[[^\]]*\] (.+)$", log, re.MULTILINE)
+    cached = set(re.findall(r"^#(\d+) CACHED$", log, re.MULTILINE))
+    by_text = {text: num for num, text in steps}
+    deps = [n for t, n in by_text.items() if "uv sync --locked --no-dev --no-install-project" in t]
+    app = [n for t, n in by_text.items() if t.startswith("COPY src/app")]
+    assert deps, log
+    assert app, log
+    assert deps[0] in cached, "the locked dependency layer is rebuilt by a source change"
+    assert app[0] not in cached, "the source layer is rebuilt"

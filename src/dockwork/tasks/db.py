@@ -169,9 +169,7 @@ def psql(c: Context, command: str = "") -> None:
     _db_up(c, config, compose)
     args = ["-c", command] if command else []
     tty = not command and os.isatty(0)
-    result = run(c, _pg(compose, config, ON_DB, "psql", *args, tty=tty), pty=tty, warn=True)
-    if not result.ok:
-        raise Exit(code=result.exited)
+    run(c, _pg(compose, config, ON_DB, "psql", *args, tty=tty), pty=tty)
 
 
 @task(help={"file": "where to write (default: <project>-<timestamp>.dump)"})

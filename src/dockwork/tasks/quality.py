@@ -113,7 +113,7 @@ def test(c: Context, local: bool = False) -> None:  # noqa: PT028 - a task, not 
     """Run pytest in the dev container against test databases on the stack (`-- ARGS`)."""
     args = remainder_args(c)
     if local:
-        result = run(c, ["uv", "run", "--", "pytest", *args], warn=True)
+        run(c, ["uv", "run", "--", "pytest", *args])
     else:
         config, compose = project()
         admin, redis_url = test_server_urls(compose, config)
@@ -126,16 +126,11 @@ def test(c: Context, local: bool = False) -> None:  # noqa: PT028 - a task, not 
             "REDIS_URL": redis_url,
         }
         argv = _in_dev(compose, config, ["pytest", *args], deps=True, env=list(names))
-        result = run(c, argv, pty=False, warn=True, env=names)
-    if not result.ok:
-        raise Exit(code=result.exited)
+        run(c, argv, pty=False, env=names)
 
 
 @task(help={"reuse": "reuse the session environments (nox -R)"})
 @clean_errors
 def ci(c: Context, reuse: bool = False) -> None:
     """Run exactly what CI runs: the default nox sessions (`-- ARGS` go to nox)."""
-    argv = ["nox", *(["-R"] if reuse else []), *remainder_args(c)]
-    result = run(c, argv, warn=True)
-    if not result.ok:
-        raise Exit(code=result.exited)
+    run(c, ["nox", *(["-R"] if reuse else []), *remainder_args(c)])

@@ -152,9 +152,8 @@ def shell(c: Context, service: str = "") -> None:
         argv = compose.exec(name, config.shell_command, tty=tty)
     else:
         argv = compose.run(name, config.shell_command, tty=tty)
-    result = run(c, argv, pty=tty, warn=True)
-    if not result.ok:
-        raise Exit(code=result.exited)
+    # a non-zero exit becomes invoke's UnexpectedExit: the task exits with the same code
+    run(c, argv, pty=tty)
 
 
 @task(help={"service": "service(s), comma-separated (default: all)"})
