@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -56,13 +57,19 @@ def containers_of(client: object, project: str) -> list[object]:
     return client.containers.list(all=True, filters={"label": f"{LABEL}.project={project}"})  # type: ignore[attr-defined, no-any-return]
 
 
-def test_provision_query_teardown_leaves_nothing(docker_client: object, project: str) -> None:
-    backend = DockerBackend(project)
+@pytest.mark.parametrize("init", ["direct", "entrypoint"])
+def test_provision_query_teardown_leaves_nothing(
+    docker_client: object, project: str, init: str
+) -> None:
+    image = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
+    backend = DockerBackend(project, postgres=postgres_spec(image, init))
     services = backend.start()
     try:
         with psycopg.connect(services.database_url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             assert conn.execute("SHOW fsync").fetchone() == ("off",)
+            assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+            assert conn.execute("SHOW cluster_name").fetchone() == ("dockwork-test",)
         assert redis.Redis.from_url(services.redis_url).ping()
         labels = [c.labels for c in containers_of(docker_client, project)]  # type: ignore[attr-defined]
         assert len(labels) == 2
@@ -83,14 +90,7 @@ def test_service_that_never_becomes_ready_fails_clearly_and_leaves_nothing(
 ) -> None:
     image = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
     broken = postgres_spec(image)
-    broken = type(broken)(
-        broken.service,
-        broken.image,
-        (*broken.command, "-c", "no_such_setting=1"),
-        broken.port,
-        broken.environment,
-        broken.tmpfs,
-    )
+    broken = dataclasses.replace(broken, command=(*broken.command, "-c", "no_such_setting=1"))
     backend = DockerBackend(project, postgres=broken, startup_timeout=120)
     with pytest.raises(ProvisionError) as excinfo:
         backend.start()
