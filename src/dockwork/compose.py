@@ -56,6 +56,11 @@ class ServiceState:
         """Running, and healthy where the service has a healthcheck."""
         return self.state == "running" and self.health in {"", "healthy"}
 
+    @property
+    def completed(self) -> bool:
+        """A one-shot service (migrate) that finished successfully."""
+        return self.state == "exited" and self.exit_code == 0
+
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> ServiceState:
         """Parse one ``ps`` entry."""

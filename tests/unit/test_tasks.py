@@ -75,6 +75,7 @@ def test_up_waits_and_propagates_failure(monkeypatch: pytest.MonkeyPatch) -> Non
         ServiceState("worker", "demo-worker-1", "exited", "", 3),
         ServiceState("migrate", "demo-migrate-1", "exited", "", 0),
         ServiceState("db", "demo-db-1", "running", "healthy", 0),
+        ServiceState("app", "demo-app-1", "created", "", 0),  # blocked, not failing
     ]
     monkeypatch.setattr(Compose, "states", lambda self: failing)
     logs = f"{BASE} logs --tail 50 worker"

@@ -25,24 +25,23 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
     result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
     if result.ok:
         return
-    failing = [
-        s for s in compose.states() if not s.healthy and not _completed(s.state, s.exit_code)
-    ]
-    names = sorted({s.service for s in failing}) or ["(unknown)"]
-    for name in names if failing else []:
+    # "created" = never started: waiting on a dependency that failed, not failing itself
+    failing = sorted(
+        {
+            s.service
+            for s in compose.states()
+            if not (s.healthy or s.completed or s.state == "created")
+        }
+    )
+    for name in failing:
         print(f"\n--- last {config.log_tail} log lines of {name} ---", file=sys.stderr)
         run(c, compose.logs([name], tail=config.log_tail), warn=True, pty=False)
     raise Exit(
         f"dockwork: the stack did not become healthy (exit {result.exited}); failing: "
-        f"{', '.join(names)}. Their last log lines are above; fix the cause and run "
-        "`inv up` again (`inv ps` shows the state of every service).",
+        f"{', '.join(failing) or 'see the output above'}. Their last log lines are above; fix "
+        "the cause and run `inv up` again (`inv ps` shows the state of every service).",
         code=result.exited or 1,
     )
-
-
-def _completed(state: str, exit_code: int) -> bool:
-    """A one-shot service (migrate) that finished successfully is not a failure."""
-    return state == "exited" and exit_code == 0
 
 
 def _print_endpoints(compose: Compose, config: Config) -> None:
