@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -115,3 +117,39 @@ def test_failing_migration_is_one_clear_error(probe: Path) -> None:
     assert "migration exploded on purpose" in output
     assert "Traceback" not in output
     assert leftovers("plugin-probe") == ""
+
+
+SLOW = """
+import pathlib, time
+
+def test_slow(dockwork_services):
+    pathlib.Path("started").write_text(dockwork_services.database_url)
+    time.sleep(120)
+"""
+
+
+def test_sigterm_mid_run_still_tears_down(probe: Path) -> None:
+    (probe / "test_probe.py").unlink()
+    (probe / "test_slow.py").write_text(textwrap.dedent(SLOW))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=probe,
+        env=env_without_services(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (probe / "started").exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the test never started"
+            time.sleep(0.1)
+        assert leftovers("plugin-probe") != "", "the services are up while the test runs"
+        proc.send_signal(signal.SIGTERM)  # what CI does when a job is cancelled
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert leftovers("plugin-probe") == "", f"SIGTERM skipped teardown:\n{output}"
