@@ -114,7 +114,10 @@ def test_source_only_change_keeps_the_dependency_layer_cached(stack: Stack) -> N
     stack.env["BUILDKIT_PROGRESS"] = "plain"
     first = stack.compose("build", "app")
     assert first.returncode == 0, first.stderr
-    (stack.root / "src" / "app" / "cache_probe.py").write_text('"""Probe."""\n')
+    # unique content: BuildKit's cache is content-addressed, so a probe that an earlier run
+    # already built would be (rightly) a cache hit
+    probe = f'"""Probe {uuid.uuid4().hex}."""\n'
+    (stack.root / "src" / "app" / "cache_probe.py").write_text(probe)
     second = stack.compose("build", "app")
     assert second.returncode == 0, second.stderr
     log = second.stdout + second.stderr
