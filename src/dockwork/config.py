@@ -33,9 +33,7 @@ class Config:
     env_file: str | None = None
     profiles: tuple[str, ...] = ()
     app_service: str = "app"
-    worker_service: str = "worker"
     db_service: str = "db"
-    cache_service: str = "cache"
     migrate_service: str = "migrate"
     migrate_command: tuple[str, ...] = ("python", "-m", "app.db", "upgrade", "head")
     #: the migration tool's command line without a subcommand (alembic's CLI)
