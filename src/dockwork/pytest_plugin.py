@@ -13,6 +13,7 @@ Fixtures: ``dockwork_services`` (server URLs), ``dockwork_database_url`` and
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,8 +88,13 @@ def _stop_on_sigterm() -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Under xdist, provision once in the controller before the workers start."""
-    if _is_xdist_worker(config) or not _uses_xdist(config):
+    """Name the run; under xdist, provision once in the controller before the workers start."""
+    if _is_xdist_worker(config):
+        return
+    # Names this run's databases. A pid alone is not unique: in containers (`inv test`)
+    # pids repeat, and servers from DATABASE_URL may be shared by other machines' runs.
+    os.environ.setdefault(ENV_RUN, f"{os.getpid()}_{secrets.token_hex(3)}")
+    if not _uses_xdist(config):
         return
     try:
         services = _start(config)
@@ -96,7 +102,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"dockwork: {exc.message}") from exc
     os.environ[ENV_DB] = services.database_url
     os.environ[ENV_REDIS] = services.redis_url
-    os.environ.setdefault(ENV_RUN, f"{os.getpid()}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -140,7 +145,7 @@ def dockwork_database_url(
     from dockwork import testdb  # noqa: PLC0415
 
     project = _project_config(request.config)
-    run = os.environ.get(ENV_RUN) or str(os.getpid())
+    run = os.environ.get(ENV_RUN) or f"{os.getpid()}_{secrets.token_hex(3)}"
     inputs = [project.root / p for p in project.template_inputs]
     # A template keyed by the migrations' content can be shared across runs: a warm run
     # with reused containers skips migrating. Per-worker clones are always this run's own.
