@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 from dockwork.compose import Compose
 from dockwork.config import Config, load_config
+from dockwork.runner import with_interpreter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -74,24 +76,18 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
     from dockwork import testdb  # noqa: PLC0415
 
     config = load_config()
-    name = f"dw_migrations_{os.getpid()}"
+    # unique even on a shared server (DATABASE_URL), where it is dropped first
+    name = f"dw_migrations_{os.getpid()}_{secrets.token_hex(3)}"
     testdb.drop(admin_url, name)
     testdb.create(admin_url, name)
     env = {"DATABASE_URL": testdb.with_database(admin_url, name)}
-    tool = local_argv(config.alembic_command)
+    # resolved on the session's PATH, i.e. its virtualenv
+    tool = with_interpreter(config.alembic_command, "python")
     try:
         for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"], ["check"]):
             session.run(*tool, *step, env=env)
     finally:
         testdb.drop(admin_url, name)
-
-
-def local_argv(argv: Sequence[str]) -> list[str]:
-    """A container command run on the host: ``python`` is the session's interpreter."""
-    out = list(argv)
-    if out and out[0] in {"python", "python3"}:
-        out[0] = "python"  # resolved on the session's PATH, i.e. its virtualenv
-    return out
 
 
 def pytest_args(config: Config, posargs: Sequence[str], *marker: str) -> list[str]:

@@ -52,6 +52,14 @@ def which(program: str, *, hint: str = "") -> str:
     return found
 
 
+def with_interpreter(argv: Sequence[str], python: str) -> list[str]:
+    """A command written for a container (``python -m …``) run with another interpreter."""
+    out = list(argv)
+    if out and out[0] in {"python", "python3"}:
+        out[0] = python
+    return out
+
+
 def echo(argv: Sequence[str]) -> None:
     """Show the exact command about to run, copy-pasteable."""
     print(f"$ {shlex.join(argv)}", file=sys.stderr, flush=True)  # noqa: T201 - its purpose

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from dockwork.errors import DockworkError
+from dockwork.runner import with_interpreter
 from dockwork.services.readiness import libpq_url
 
 if TYPE_CHECKING:
@@ -107,9 +108,8 @@ def create(admin_url: str, name: str) -> None:
 
 
 def _migrate(url: str, spec: TemplateSpec) -> None:
-    argv = list(spec.migrate_argv)
-    if argv and argv[0] in {"python", "python3"}:
-        argv[0] = sys.executable  # the interpreter running the tests, not whatever is on PATH
+    # the interpreter running the tests, not whatever `python` is on PATH
+    argv = with_interpreter(spec.migrate_argv, sys.executable)
     env = {**os.environ, "DATABASE_URL": url}
     proc = subprocess.run(argv, cwd=spec.cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -6,7 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from dockwork.config import load_config
-from dockwork.noxtools import compose_config_commands, compose_file_sets, local_argv, pytest_args
+from dockwork.noxtools import compose_config_commands, compose_file_sets, pytest_args
+from dockwork.runner import with_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +48,6 @@ def test_pytest_args_add_test_paths_unless_paths_given() -> None:
     ]
 
 
-def test_local_argv_uses_the_sessions_python() -> None:
-    assert local_argv(("python3", "-m", "app.db")) == ["python", "-m", "app.db"]
-    assert local_argv(("alembic", "upgrade")) == ["alembic", "upgrade"]
+def test_container_commands_run_with_the_given_interpreter() -> None:
+    assert with_interpreter(("python3", "-m", "app.db"), "python") == ["python", "-m", "app.db"]
+    assert with_interpreter(("alembic", "upgrade"), "python") == ["alembic", "upgrade"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import shlex
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from dockwork import runner
+from dockwork.services.readiness import libpq_url
 from dockwork.tasks._base import (
     clean_errors,
     host_ids,
@@ -22,6 +22,7 @@ from dockwork.tasks._base import (
     remainder_args,
     run,
 )
+from dockwork.testdb import with_database
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -101,10 +102,7 @@ def test_server_urls(compose: Compose, config: Config) -> tuple[str, str]:
             "environment; `inv test` needs them to find the stack's PostgreSQL and Redis.",
             code=2,
         )
-    parts = urlsplit(db_url)
-    scheme = "postgresql" if parts.scheme.startswith("postgres") else parts.scheme
-    admin = urlunsplit(parts._replace(scheme=scheme, path="/postgres"))
-    return admin, str(redis_url)
+    return with_database(libpq_url(db_url), "postgres"), str(redis_url)
 
 
 @task(help={"local": "run pytest on the host (it starts its own PostgreSQL and Redis)"})
