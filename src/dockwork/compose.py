@@ -174,12 +174,18 @@ class Compose:
         rm: bool = True,
         no_deps: bool = False,
         tty: bool = True,
-        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+        env: Mapping[str, str | None] | None = None,
     ) -> Command:
-        """``run --rm service argv`` (starting its dependencies unless ``no_deps``)."""
+        """``run --rm service argv`` (starting its dependencies unless ``no_deps``).
+
+        An ``env`` value of None passes the name alone (``--env NAME``): Compose takes the
+        value from the caller's environment, so it never shows in the echoed command.
+        """
         cmd = self.command("run").add_flag("--rm", rm).add_flag("--no-deps", no_deps)
-        cmd.add_flag("-T", not tty)
-        cmd.add_option("--env", [f"{k}={v}" for k, v in (env or {}).items()] or None)
+        cmd.add_flag("-T", not tty).add_option("--user", user)
+        entries = [k if v is None else f"{k}={v}" for k, v in (env or {}).items()]
+        cmd.add_option("--env", entries or None)
         return cmd.add_args([service, *argv])
 
     def restart(self, services: Sequence[str] = ()) -> Command:

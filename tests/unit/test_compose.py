@@ -100,6 +100,18 @@ def test_logs_run_exec() -> None:
         "app",
         "bash",
     ]
+    assert compose().run("app", ["pytest"], tty=False, user="1000:1000", env={"SECRET": None}) == [
+        *BASE,
+        "run",
+        "--rm",
+        "-T",
+        "--user",
+        "1000:1000",
+        "--env",
+        "SECRET",
+        "app",
+        "pytest",
+    ]
     assert compose().exec("app", ["bash"], tty=False) == [*BASE, "exec", "-T", "app", "bash"]
 
 

@@ -36,9 +36,8 @@ DUMP_IN_CONTAINER = "/tmp/dockwork.dump"  # noqa: S108 - inside the db container
 
 def _alembic(config: Config, compose: Compose, *args: str) -> Command:
     """``compose run --rm -T --user UID:GID migrate <alembic_command> args``."""
-    cmd = compose.command("run", "--rm", "-T")
-    cmd.add_option("--user", host_ids())
-    return cmd.add_args([config.migrate_service, *config.alembic_command, *args])
+    argv = [*config.alembic_command, *args]
+    return compose.run(config.migrate_service, argv, tty=False, user=host_ids())
 
 
 def _pg(compose: Compose, config: Config, script: str, *argv: str, tty: bool = False) -> Command:

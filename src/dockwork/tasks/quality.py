@@ -60,10 +60,11 @@ def _tool(c: Context, commands: Sequence[Sequence[str]], *, local: bool) -> None
 def _in_dev(
     compose: Compose, config: Config, argv: Sequence[str], *, deps: bool, env: Sequence[str] = ()
 ) -> list[str]:
-    """``compose run --rm -T --user UID:GID [--no-deps] [-e NAME…] app argv``."""
-    cmd = compose.command("run", "--rm", "-T").add_option("--user", host_ids())
-    cmd.add_flag("--no-deps", not deps).add_option("-e", list(env) or None)
-    return cmd.add_args([config.app_service, *argv])
+    """``compose run --rm [--no-deps] -T --user UID:GID [--env NAME…] app argv``."""
+    names: dict[str, str | None] = dict.fromkeys(env)
+    return compose.run(
+        config.app_service, argv, no_deps=not deps, tty=False, user=host_ids(), env=names
+    )
 
 
 @task(help={"local": LOCAL_HELP})
