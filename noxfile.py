@@ -14,7 +14,17 @@ from dockwork.config import load_config
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "compose", "tests", "migrations", "e2e"]
+# a second nox run of this checkout gets environments of its own instead of deleting ours
+nox.options.envdir = noxtools.envdir()
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "compose",
+    "tests",
+    "migrations",
+    "e2e",
+    "clones",
+]
 
 
 @nox.session
@@ -50,22 +60,32 @@ def compose(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests against real PostgreSQL and Redis containers."""
     noxtools.sync(session)
-    session.run(*noxtools.pytest_args(load_config(), session.posargs, "not e2e"))
+    session.run(*noxtools.pytest_args(load_config(), session.posargs, "not e2e", "not clones"))
 
 
 @nox.session
 def migrations(session: nox.Session) -> None:
     """On a fresh PostgreSQL: upgrade head, downgrade base, upgrade head, then the drift check."""
     noxtools.sync(session)
-    with noxtools.services(session) as services:
-        noxtools.migration_roundtrip(session, services.database_url)
+    with noxtools.servers(session, "postgres") as servers:
+        assert servers.database_url is not None
+        noxtools.migration_roundtrip(session, servers.database_url)
 
 
 @nox.session
 def e2e(session: nox.Session) -> None:
     """The whole Compose stack under its own project name and ephemeral ports, torn down after."""
     noxtools.sync(session)
-    session.run(*noxtools.pytest_args(load_config(), [*session.posargs, "tests/e2e"], "e2e"))
+    args = [*session.posargs, "tests/e2e"]
+    session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones"))
+
+
+@nox.session
+def clones(session: nox.Session) -> None:
+    """Two checkouts run `nox -s tests` at once on one engine: both must pass."""
+    noxtools.sync(session)
+    args = [*session.posargs, "tests/e2e/test_clones.py", "-s"]
+    session.run(*noxtools.pytest_args(load_config(), args, "clones"))
 
 
 @nox.session(default=False)

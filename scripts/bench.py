@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from dockwork import testdb  # noqa: E402
+from dockwork import testdb, urls  # noqa: E402
 from dockwork.config import load_config  # noqa: E402
-from dockwork.services.docker import LABEL, DockerBackend  # noqa: E402
+from dockwork.testservers.containers import postgres_spec  # noqa: E402
+from dockwork.testservers.docker import LABEL, DockerBackend  # noqa: E402
 
 PG_IMAGE = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or "redis:7"
@@ -50,8 +51,8 @@ PROJECTS: dict[str, dict[str, str]] = {
     "dockwork": {
         "test_x.py": QUERY
         + textwrap.dedent("""
-            def test_x(dockwork_services):
-                check(dockwork_services.database_url, dockwork_services.redis_url)
+            def test_x(dockwork_servers):
+                check(dockwork_servers.database_url, dockwork_servers.redis_url)
             """),
     },
     "pytest-databases": {
@@ -184,9 +185,9 @@ def median_ms(samples: list[float]) -> float:
 
 def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
     config = load_config(ROOT, require_compose_files=False)
-    backend = DockerBackend("dockwork-bench")
-    services = backend.start()
-    admin = services.database_url
+    backend = DockerBackend("dockwork-bench", [postgres_spec(PG_IMAGE)])
+    admin = backend.start().database_url
+    assert admin is not None
     try:
         inputs = [ROOT / p for p in config.template_inputs]
         template = f"dw_tpl_{testdb.fingerprint(inputs)}"
@@ -200,7 +201,7 @@ def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
             run = subprocess.run(
                 [sys.executable, *config.migrate_command[1:]],
                 cwd=ROOT,
-                env={**os.environ, "DATABASE_URL": testdb.with_database(admin, name)},
+                env={**os.environ, "DATABASE_URL": urls.with_database(admin, name)},
                 capture_output=True,
                 text=True,
                 check=False,

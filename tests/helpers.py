@@ -2,15 +2,112 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dockwork.testservers.containers import postgres_spec, redis_spec
+from dockwork.testservers.docker import DockerBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def env_without_services() -> dict[str, str]:
-    """This environment minus anything that would hand a child run ready-made services, so
+    """This environment minus anything that would hand a child run ready-made servers, so
     the child provisions its own (as a fresh `pytest` or `nox` would)."""
     return {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL"}
-        and not k.startswith(("DOCKWORK_TEST_", "PYTEST_"))
+        and not k.startswith(("DOCKWORK_TEST_", "PYTEST_", "DOCKWORK_REUSE"))
     }
+
+
+def pg_image() -> str:
+    return os.environ.get("POSTGRES_IMAGE") or "postgres:17"
+
+
+def redis_image() -> str:
+    return os.environ.get("REDIS_IMAGE") or "redis:7"
+
+
+def docker_backend(
+    project: str, *, init: str = "direct", kinds: tuple[str, ...] = ("postgres", "redis"), **kw: Any
+) -> DockerBackend:
+    """A backend for this project with the sandbox's (or official) images."""
+    made = {"postgres": postgres_spec(pg_image(), init), "redis": redis_spec(redis_image())}
+    return DockerBackend(project, [made[k] for k in kinds], **kw)
+
+
+@contextlib.contextmanager
+def relay(listen: tuple[int, str] | str, target: tuple[str, int] | str) -> Iterator[Any]:
+    """A byte relay (TCP or unix socket) to ``target``; closing it cuts every connection,
+    as if the server behind it had gone away. Yields an object with ``address`` and
+    ``close()``."""
+
+    class Relay:
+        def __init__(self) -> None:
+            family = socket.AF_UNIX if isinstance(listen, str) else socket.AF_INET
+            self.server = socket.socket(family, socket.SOCK_STREAM)
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if isinstance(listen, str):
+                self.server.bind(listen)
+                self.address: Any = listen
+            else:
+                port, host = listen
+                self.server.bind((host, port))
+                self.address = self.server.getsockname()
+            self.server.listen(64)
+            self.sockets: list[socket.socket] = [self.server]
+            self.closed = False
+            threading.Thread(target=self._accept, daemon=True).start()
+
+        def _connect(self) -> socket.socket:
+            if isinstance(target, str):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(target)
+                return s
+            return socket.create_connection(target)
+
+        def _accept(self) -> None:
+            while not self.closed:
+                try:
+                    client, _ = self.server.accept()
+                except OSError:
+                    return
+                try:
+                    upstream = self._connect()
+                except OSError:
+                    client.close()
+                    continue
+                self.sockets += [client, upstream]
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+        @staticmethod
+        def _pipe(a: socket.socket, b: socket.socket) -> None:
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    b.shutdown(socket.SHUT_WR)
+
+        def close(self) -> None:
+            self.closed = True
+            for s in self.sockets:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    r = Relay()
+    try:
+        yield r
+    finally:
+        r.close()

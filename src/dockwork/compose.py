@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from dockwork.config import Config
+
+
+#: Compose's line for a container it could not create or start
+CREATE_FAILED = re.compile(r"Container (\S+)\s+Error", re.MULTILINE)
 
 
 class Command(list[str]):
@@ -60,6 +65,11 @@ class ServiceState:
     def completed(self) -> bool:
         """A one-shot service (migrate) that finished successfully."""
         return self.state == "exited" and self.exit_code == 0
+
+    @property
+    def waiting(self) -> bool:
+        """Created but never started: waiting on a dependency (unless its start failed)."""
+        return self.state == "created"
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> ServiceState:
@@ -205,6 +215,42 @@ class Compose:
     def services(self) -> list[str]:
         """The services the compose files define."""
         return runner.run(self.config(services=True)).stdout.split()
+
+    def volumes(self) -> list[str]:
+        """The project's existing named volumes (what ``down --volumes`` would delete)."""
+        label = f"label=com.docker.compose.project={self.project_name}"
+        argv = ["docker", "volume", "ls", "--quiet", "--filter", label]
+        return sorted(runner.run(argv).stdout.split())
+
+    def resolved(self) -> dict[str, Any]:
+        """The merged, interpolated configuration (``config --format json``)."""
+        data = json.loads(runner.run(self.config().add_option("--format", "json")).stdout)
+        return data if isinstance(data, dict) else {}
+
+    def failing(self, output: str = "") -> list[str]:
+        """Services whose container failed: exited non-zero, dead, unhealthy, never started
+        because its own start failed (an address, a port), or not even created (Compose
+        says so in ``output``, the ``up`` it ran) — not those only waiting on a dependency."""
+        states = self.states()
+        bad = {s.service for s in states if not (s.healthy or s.completed or s.waiting)}
+        prefix = f"{self.project_name}-"
+        for name in CREATE_FAILED.findall(output):
+            if name.startswith(prefix):  # <project>-<service>-<index>
+                bad.add(name.removeprefix(prefix).rsplit("-", 1)[0])
+        waiting = [s for s in states if s.waiting]
+        if waiting:
+            argv = [
+                "docker",
+                "inspect",
+                "--format",
+                "{{json .State.Error}}",
+                *(s.name for s in waiting),
+            ]
+            errors = runner.run(argv, check=False).stdout.splitlines()
+            for state, error in zip(waiting, errors, strict=False):
+                if error.strip() not in {"", '""', "null"}:
+                    bad.add(state.service)
+        return sorted(bad)
 
     def require_services(self, names: Iterable[str]) -> None:
         """A clear error when a name is not a service of this project."""

@@ -1,26 +1,40 @@
 """``[tool.dockwork]`` resolved once into a frozen dataclass.
 
 Precedence: explicit overrides (task arguments) > environment (``DOCKWORK_*``) >
-``[tool.dockwork]`` in pyproject.toml > defaults. Nothing is read at import time.
+``[tool.dockwork]`` in pyproject.toml > defaults. Nothing is read at import time. Every knob
+dockwork reads is a field here: the code below this module never looks at ``os.environ``
+for its own settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import TYPE_CHECKING, Any, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from dockwork.errors import ConfigError
+from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ENV_PREFIX = "DOCKWORK_"
+#: settings that also follow a variable the compose files read (the contract's names); the
+#: DOCKWORK_ name wins over these
+ENV_ALIASES = {"postgres_image": "POSTGRES_IMAGE", "redis_image": "REDIS_IMAGE"}
+#: Compose's rule for project names (compose-spec: lowercase letters, digits, - and _,
+#: starting with a letter or digit)
+PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+POSTGRES_INIT_MODES = ("direct", "entrypoint")
+TEST_SERVICES = ("postgres", "redis")
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,8 @@ class Config:
     root: Path
     project_name: str = ""
     compose_files: tuple[str, ...] = ("compose.yaml", "compose.override.yaml")
+    #: the development override: `.env` is created from `.env.example` only when it is in use
+    dev_override: str = "compose.override.yaml"
     env_file: str | None = None
     profiles: tuple[str, ...] = ()
     app_service: str = "app"
@@ -38,19 +54,50 @@ class Config:
     migrate_command: tuple[str, ...] = ("python", "-m", "app.db", "upgrade", "head")
     #: the migration tool's command line without a subcommand (alembic's CLI)
     alembic_command: tuple[str, ...] = ("python", "-m", "app.db")
+    #: the environment variables through which the app, its migrations and its tests get
+    #: the database and Redis URLs
+    database_url_env: str = "DATABASE_URL"
+    redis_url_env: str = "REDIS_URL"
+    #: the SQLAlchemy driver scheme the project's code expects in database URLs
+    database_scheme: str = "postgresql"
     shell_command: tuple[str, ...] = ("bash",)
     #: where the dev image has the checkout mounted (maps container paths to host paths)
     container_workdir: str = "/app"
     test_paths: tuple[str, ...] = ("tests",)
     #: files whose content defines the migrated schema; the test template is keyed by them
     template_inputs: tuple[str, ...] = ("src",)
+    #: seconds `up --wait` may take (Compose takes whole seconds)
     wait_timeout: int = 180
+    #: seconds each engine query of `inv doctor` and the engine check may take
+    engine_timeout: float = 20
     log_tail: int = 50
+    #: seconds the test servers get to answer a real query
+    service_timeout: float = 60
+    #: keep the test servers between runs (DOCKWORK_REUSE=1)
+    reuse: bool = False
+    #: how the test PostgreSQL container starts: "direct" (initdb + postgres) or "entrypoint"
+    postgres_init: str = "direct"
+    #: the address test containers publish their ports on (the engine's loopback by default)
+    test_bind: str = "127.0.0.1"
+    #: the servers the project's tests use: "postgres", "redis"
+    test_services: tuple[str, ...] = ("postgres", "redis")
+    #: servers the user runs for tests (never the app's DATABASE_URL / REDIS_URL): when set,
+    #: dockwork starts nothing and uses these (DOCKWORK_TEST_DATABASE_URL, …_REDIS_URL)
+    test_database_url: str | None = None
+    test_redis_url: str | None = None
+    #: images of the test servers (POSTGRES_IMAGE / REDIS_IMAGE, like the compose files)
+    postgres_image: str = "postgres:17"
+    redis_image: str = "redis:7"
 
     @property
     def compose_paths(self) -> tuple[Path, ...]:
         """The compose files as absolute paths."""
         return tuple(self.root / f for f in self.compose_files)
+
+    @property
+    def development(self) -> bool:
+        """True when the development override is among the compose files in use."""
+        return self.dev_override in self.compose_files
 
 
 #: keys that cannot be set from pyproject (they are derived)
@@ -63,39 +110,92 @@ def _kind(name: str) -> str:
     hint = _HINTS[name]
     if get_origin(hint) is tuple:
         return "list of strings"
+    if hint is bool:
+        return "boolean"
     if hint is int:
         return "integer"
-    if isinstance(hint, UnionType):
+    if hint is float:
+        return "number"
+    if isinstance(hint, UnionType) and type(None) in get_args(hint):
         return "string or null"
     return "string"
 
 
+def _number(value: object, *, from_env: bool, integer: bool) -> float | int | None:
+    """A positive number from TOML or an environment string; None when it is not one."""
+    if isinstance(value, str) and from_env:
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if integer and not isinstance(value, int):
+        return None
+    return value if value > 0 and value == value and value != float("inf") else None  # noqa: PLR0124 - NaN
+
+
 def _coerce(name: str, value: object, source: str) -> object:
     kind = _kind(name)
+    from_env = source.startswith("environment")
     if kind == "list of strings":
-        if isinstance(value, str) and source.startswith("environment"):
+        if isinstance(value, str) and from_env:
             value = shlex.split(value)
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
-    elif kind == "integer":
-        if isinstance(value, str) and source.startswith("environment"):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    elif kind in {"integer", "number"}:
+        number = _number(value, from_env=from_env, integer=kind == "integer")
+        if number is not None:
+            return number
+    elif kind == "boolean":
+        if isinstance(value, bool):
             return value
+        if isinstance(value, str) and from_env and value.strip().lower() in TRUE | FALSE:
+            return value.strip().lower() in TRUE
     elif kind == "string or null":
         if value is None or isinstance(value, str):
             return value
     elif isinstance(value, str):
         return value
     article = "an" if kind[0] in "aeiou" else "a"
+    positive = " greater than 0" if kind in {"integer", "number"} else ""
+    example = " (seconds, e.g. 60)" if kind == "number" else ""
     raise ConfigError(
-        f"{source}: `{name}` must be {article} {kind}"
-        + (" greater than 0" if kind == "integer" else "")
-        + f", got {value!r}. Fix it in {source}."
+        f"{source}: `{name}` must be {article} {kind}{positive}{example}, got {value!r}. "
+        f"Fix it in {source}."
     )
+
+
+def _validate(config: Config, source: str) -> None:
+    """Checks across a field's whole value (the types are already right)."""
+    if not PROJECT_NAME.match(config.project_name):
+        raise ConfigError(
+            f"`project_name` {config.project_name!r} is not a valid Compose project name: use "
+            "lowercase letters, digits, '-' and '_', starting with a letter or digit (e.g. "
+            f"{_normalise(config.project_name) or 'my-project'!r}). Set it in {source} or "
+            "DOCKWORK_PROJECT_NAME."
+        )
+    if not config.compose_files:
+        raise ConfigError(
+            f"`compose_files` is empty: dockwork needs at least one compose file (e.g. "
+            f'["compose.yaml"]). Fix it in {source} or DOCKWORK_COMPOSE_FILES.'
+        )
+    unknown = sorted(set(config.test_services) - set(TEST_SERVICES))
+    if unknown:
+        raise ConfigError(
+            f"`test_services` names {', '.join(map(repr, unknown))}; dockwork provides "
+            f"{', '.join(TEST_SERVICES)}. Fix it in {source} or DOCKWORK_TEST_SERVICES."
+        )
+    if config.database_scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"`database_scheme` must be one of {', '.join(POSTGRES_SCHEMES)}, got "
+            f"{config.database_scheme!r}. Fix it in {source} or DOCKWORK_DATABASE_SCHEME."
+        )
+    if config.postgres_init not in POSTGRES_INIT_MODES:
+        raise ConfigError(
+            f"`postgres_init` must be one of {', '.join(POSTGRES_INIT_MODES)}, got "
+            f"{config.postgres_init!r}. Fix it in {source} or DOCKWORK_POSTGRES_INIT."
+        )
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -139,9 +239,9 @@ def load_config(
             )
         values[name] = _coerce(name, value, source)
     for name in _FIELDS:
-        env_name = ENV_PREFIX + name.upper()
-        if env_name in env:
-            values[name] = _coerce(name, env[env_name], f"environment variable {env_name}")
+        for env_name in (ENV_ALIASES.get(name), ENV_PREFIX + name.upper()):
+            if env_name and env.get(env_name):
+                values[name] = _coerce(name, env[env_name], f"environment variable {env_name}")
     for name, value in (overrides or {}).items():
         if name not in _FIELDS:
             raise ConfigError(f"unknown setting `{name}`. Valid: {', '.join(sorted(_FIELDS))}.")
@@ -149,8 +249,10 @@ def load_config(
             values[name] = _coerce(name, value, f"argument `{name}`")
 
     if not values.get("project_name"):
-        values["project_name"] = _default_project_name(root, env)
+        values["project_name"] = _normalise(env.get("COMPOSE_PROJECT_NAME") or root.name)
+        values["project_name"] = values["project_name"] or "dockwork"
     config = Config(root=root, **values)
+    _validate(config, source)
     missing = [str(p) for p in config.compose_paths if not p.is_file()]
     if missing and require_compose_files:
         raise ConfigError(
@@ -160,11 +262,10 @@ def load_config(
     return config
 
 
-def _default_project_name(root: Path, env: Mapping[str, str]) -> str:
-    """Compose's own rule: COMPOSE_PROJECT_NAME, else the directory name, normalised."""
-    name = env.get("COMPOSE_PROJECT_NAME") or root.name
-    cleaned = "".join(c for c in name.lower() if c.isalnum() or c in "-_")
-    return cleaned.lstrip("-_") or "dockwork"
+def _normalise(name: str) -> str:
+    """Compose's own normalisation of a directory name: lowercase, [a-z0-9_-] only."""
+    cleaned = "".join(c for c in name.lower() if c.isascii() and (c.isalnum() or c in "-_"))
+    return cleaned.lstrip("-_")
 
 
 __all__ = ["Config", "find_root", "load_config"]

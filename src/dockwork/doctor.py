@@ -1,28 +1,30 @@
-"""`inv doctor`: is this machine ready for `inv dev`? One line per check, with a fix."""
+"""`inv doctor` / `dockwork doctor`: is this machine ready for `inv dev`? One line per check.
+
+Each check is a small function over what the earlier ones found; a check that raises
+becomes a failed line naming the error, so the doctor itself never crashes, and every
+engine query has a timeout (``engine_timeout``), so a hung engine is a line, not a hang.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
-import os
-import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dockwork import runner
-from dockwork.compose import Compose
-from dockwork.config import load_config
-from dockwork.engine import COMPOSE_HINT, INSTALL_HINT, START_HINT
-from dockwork.errors import DockworkError
+from dockwork import envfile, ports, runner
+from dockwork.compose import Compose, parse_ps
+from dockwork.config import Config, load_config
+from dockwork.engine import COMPOSE_HINT, INSTALL_HINT, START_HINT, Probe, probe
+from dockwork.errors import DockworkError, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
-
-    from dockwork.config import Config
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARKS = {OK: "✔", WARN: "!", FAIL: "✘", SKIP: "-"}
+DEFAULT_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,201 +42,190 @@ class Check:
         return self.status == FAIL
 
 
-def _engine_kind(version: dict[str, Any]) -> str:
-    server = version.get("Server") or {}
-    platform = (server.get("Platform") or {}).get("Name", "")
-    names = " ".join(str(c.get("Name", "")) for c in server.get("Components") or [])
-    if "podman" in f"{platform} {names}".lower():
-        return "Podman"
-    return platform or "Docker Engine"
+@dataclass
+class Findings:
+    """What the checks learn, for the checks after them."""
 
-
-def _context() -> str:
-    if os.environ.get("DOCKER_HOST"):
-        return f"DOCKER_HOST={os.environ['DOCKER_HOST']}"
-    result = runner.run(["docker", "context", "show"], check=False, timeout=10)
-    return f"context {result.stdout.strip() or 'default'}"
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _published(resolved: dict[str, Any]) -> Iterator[tuple[str, str, int]]:
-    for name, service in (resolved.get("services") or {}).items():
-        for port in service.get("ports") or []:
-            published = str(port.get("published") or "")
-            if published.isdigit() and int(published) > 0:
-                yield name, port.get("host_ip") or "0.0.0.0", int(published)  # noqa: S104
-
-
-def run_checks(root: Path | None = None) -> list[Check]:  # noqa: PLR0912, PLR0915 - a checklist
-    """Every check, in order; later ones are skipped when what they need is missing."""
-    checks: list[Check] = []
-    add = checks.append
-
-    try:
-        docker = runner.which("docker")
-    except DockworkError:
-        add(
-            Check(
-                "docker CLI",
-                FAIL,
-                "not on PATH",
-                INSTALL_HINT,
-            )
-        )
-        docker = ""
-    else:
-        add(Check("docker CLI", OK, docker))
-
-    engine_ok = False
-    if docker:
-        result = runner.run(
-            ["docker", "version", "--format", "{{json .}}"], check=False, timeout=20
-        )
-        try:
-            version = json.loads(result.stdout) if result.stdout.strip() else {}
-        except json.JSONDecodeError:
-            version = {}
-        server = version.get("Server") or {}
-        if result.ok and server:
-            engine_ok = True
-            add(
-                Check(
-                    "engine",
-                    OK,
-                    f"{_engine_kind(version)} {server.get('Version', '?')} via {_context()}",
-                )
-            )
-        else:
-            reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-            add(
-                Check(
-                    "engine",
-                    FAIL,
-                    f"not reachable via {_context()}: {reason}",
-                    START_HINT,
-                )
-            )
-        compose = runner.run(["docker", "compose", "version", "--short"], check=False, timeout=20)
-        short = compose.stdout.strip().lstrip("v")
-        if compose.ok and short[:1].isdigit() and int(short.split(".")[0]) >= 2:  # noqa: PLR2004
-            add(Check("compose", OK, f"Compose v{short}"))
-        else:
-            add(
-                Check(
-                    "compose",
-                    FAIL,
-                    "Compose v2 not found",
-                    COMPOSE_HINT,
-                )
-            )
-
+    root: Path | None
+    timeout: float = DEFAULT_TIMEOUT
+    engine: Probe | None = None
     config: Config | None = None
-    try:
-        config = load_config(root)
-    except DockworkError as exc:
-        add(Check("[tool.dockwork]", FAIL, exc.message.splitlines()[0], "fix pyproject.toml"))
-    else:
-        add(
-            Check(
-                "[tool.dockwork]",
-                OK,
-                f"project {config.project_name!r}, files {', '.join(config.compose_files)}",
-            )
-        )
+    resolved: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def compose(self) -> Compose | None:
+        """The project's Compose, once the configuration loaded."""
+        return Compose.from_config(self.config) if self.config is not None else None
+
+
+def check_config(found: Findings) -> Iterator[Check]:
+    """[tool.dockwork] loads and validates."""
+    try:
+        found.config = load_config(found.root)
+    except DockworkError as exc:
+        yield Check("[tool.dockwork]", FAIL, exc.message.splitlines()[0], "fix pyproject.toml")
+        return
+    found.timeout = found.config.engine_timeout
+    files = ", ".join(found.config.compose_files)
+    yield Check("[tool.dockwork]", OK, f"project {found.config.project_name!r}, files {files}")
+
+
+def check_docker(found: Findings) -> Iterator[Check]:
+    """The CLI, the engine (which kind, through what) and Compose v2."""
+    found.engine = engine = probe(found.timeout)
+    if engine.docker is None:
+        yield Check("docker CLI", FAIL, "not on PATH", INSTALL_HINT)
+        return
+    yield Check("docker CLI", OK, engine.docker)
+    if engine.engine_ok:
+        yield Check("engine", OK, f"{engine.kind} {engine.version} via {engine.host}")
+    else:
+        yield Check(
+            "engine", FAIL, f"not reachable via {engine.host}: {engine.engine_error}", START_HINT
+        )
+    if engine.compose_ok:
+        yield Check("compose", OK, f"Compose v{engine.compose_version}")
+    else:
+        yield Check("compose", FAIL, f"Compose v2 not found ({engine.compose_error})", COMPOSE_HINT)
+
+
+def check_env_file(found: Findings) -> Iterator[Check]:
+    """.env: present, created on first use in development, or required from the environment."""
+    config = found.config
     if config is None:
-        return checks
-    env_file = config.root / ".env"
-    example = config.root / ".env.example"
+        return
+    env_file = envfile.env_path(config)
+    example = config.root / envfile.EXAMPLE_NAME
     if env_file.is_file():
-        add(Check(".env", OK, str(env_file.relative_to(config.root))))
-    elif example.is_file():
-        add(
-            Check(
+        mode = env_file.stat().st_mode & 0o777
+        if mode & 0o077:
+            yield Check(
                 ".env",
                 WARN,
-                "missing",
-                "`inv dev` creates it from .env.example (or copy it yourself)",
+                f"{env_file.name} is readable by others (mode {mode:o})",
+                f"chmod 600 {env_file.name}",
             )
-        )
+        else:
+            yield Check(".env", OK, env_file.name)
+    elif not example.is_file():
+        yield Check(".env", OK, f"not used (no {envfile.EXAMPLE_NAME})")
+    elif config.development:
+        yield Check(".env", WARN, "missing", f"`inv dev` creates it from {envfile.EXAMPLE_NAME}")
     else:
-        add(Check(".env", OK, "not used (no .env.example)"))
-
-    if not docker:
-        return checks
-    compose_obj = Compose.from_config(config)
-    env_arg = None if env_file.is_file() or not example.is_file() else str(example)
-    checked = Compose(
-        compose_obj.project_name,
-        compose_obj.files,
-        compose_obj.project_directory,
-        env_arg or compose_obj.env_file,
-        compose_obj.profiles,
-    )
-    resolved_run = runner.run(
-        checked.config().add_option("--format", "json"), check=False, timeout=30
-    )
-    if not resolved_run.ok:
-        detail = (resolved_run.stderr.strip().splitlines() or ["invalid"])[-1]
-        add(
-            Check("compose files", FAIL, detail, "fix the compose files or the variables they need")
+        yield Check(
+            ".env",
+            WARN,
+            f"missing, and not created without {config.dev_override}",
+            "set the variables the compose files need in the environment",
         )
-        return checks
-    resolved = json.loads(resolved_run.stdout)
-    add(Check("compose files", OK, f"valid ({len(resolved.get('services') or {})} services)"))
 
+
+def _resolve(found: Findings, config: Config) -> dict[str, Any] | str:
+    """The resolved compose configuration, or the reason it cannot be resolved."""
+    compose = Compose.from_config(config)
+    example = config.root / envfile.EXAMPLE_NAME
+    if config.development and not envfile.env_path(config).is_file() and example.is_file():
+        # what `inv dev` will see once it has created .env
+        compose = dataclasses.replace(compose, env_file=str(example))
+    argv = compose.config().add_option("--format", "json")
+    result = runner.run(argv, check=False, timeout=found.timeout)
+    if not result.ok:
+        return (result.stderr.strip().splitlines() or ["invalid"])[-1]
+    data = json.loads(result.stdout)
+    return data if isinstance(data, dict) else {}
+
+
+def check_compose_files(found: Findings) -> Iterator[Check]:
+    """The compose files resolve, and every service name dockwork is configured with exists."""
+    if found.config is None or found.engine is None or found.engine.docker is None:
+        return
+    resolved = _resolve(found, found.config)
+    if isinstance(resolved, str):
+        yield Check(
+            "compose files", FAIL, resolved, "fix the compose files or the variables they need"
+        )
+        return
+    found.resolved = resolved
+    services = resolved.get("services") or {}
+    yield Check("compose files", OK, f"valid ({len(services)} services)")
+    config = found.config
+    for key in ("app_service", "db_service", "migrate_service"):
+        name = getattr(config, key)
+        if name not in services:
+            yield Check(
+                f"service {name!r}",
+                FAIL,
+                f"`{key}` names a service the compose files do not define",
+                f"set `{key}` in [tool.dockwork] to one of: {', '.join(sorted(services))}",
+            )
+
+
+def check_ports(found: Findings) -> Iterator[Check]:
+    """Each published host port: free, ours, or held by another program (and its variable)."""
+    compose = found.compose
+    if not found.resolved or compose is None or found.config is None:
+        return
     ours: set[int] = set()
-    if engine_ok:
-        with contextlib.suppress(DockworkError):
-            ours = {p for s in compose_obj.states() for p, _, _ in s.publishers}
-    for service, host, port in _published(resolved):
-        name = f"port {port} ({service})"
-        if port in ours:
-            add(Check(name, OK, "in use by this stack"))
-        elif _port_free(host, port):
-            add(Check(name, OK, f"free on {host}"))
+    if found.engine is not None and found.engine.engine_ok:
+        result = runner.run(compose.ps(json_format=True), check=False, timeout=found.timeout)
+        if result.ok:
+            ours = {p for s in parse_ps(result.stdout) for p, _, _ in s.publishers}
+    busy = {(p.service, p.port): p for p in ports.taken(compose, found.resolved, ours)}
+    env_name = envfile.env_path(found.config).name
+    for p in ports.published(found.resolved):
+        name = f"port {p.port} ({p.service})"
+        if p.port in ours:
+            yield Check(name, OK, "in use by this stack")
+        elif (p.service, p.port) in busy:
+            fix = busy[(p.service, p.port)].fix(env_name)
+            yield Check(name, FAIL, f"in use on {p.host_ip} by another program", fix)
         else:
-            add(
-                Check(
-                    name,
-                    FAIL,
-                    f"in use on {host} by another program",
-                    "stop it, or choose another port in .env (APP_PORT, DB_PORT, CACHE_PORT)",
-                )
+            yield Check(name, OK, f"free on {p.host_ip}")
+
+
+def check_images(found: Findings) -> Iterator[Check]:
+    """Images the stack pulls (not builds): present, or where they would come from."""
+    services = (found.resolved.get("services") or {}).values()
+    images = sorted({str(s["image"]) for s in services if s.get("image") and not s.get("build")})
+    for image in images:
+        if found.engine is None or not found.engine.engine_ok:
+            yield Check(f"image {image}", SKIP, "needs the engine")
+            continue
+        argv = ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+        present = runner.run(argv, check=False, timeout=found.timeout)
+        if present.ok:
+            yield Check(f"image {image}", OK, "present")
+        elif present.timed_out:
+            yield Check(f"image {image}", FAIL, present.stderr, START_HINT)
+        else:
+            yield Check(
+                f"image {image}",
+                WARN,
+                "not present; pulled on first `inv dev`",
+                "needs registry access, or set the *_IMAGE variable to an image you have",
             )
 
-    images = sorted(
-        {
-            str(s["image"])
-            for s in (resolved.get("services") or {}).values()
-            if s.get("image") and not s.get("build")
-        }
-    )
-    for image in images:
-        if not engine_ok:
-            add(Check(f"image {image}", SKIP, "needs the engine"))
-            continue
-        present = runner.run(["docker", "image", "inspect", image], check=False, timeout=20).ok
-        if present:
-            add(Check(f"image {image}", OK, "present"))
-        else:
-            add(
-                Check(
-                    f"image {image}",
-                    WARN,
-                    "not present; pulled on first `inv dev`",
-                    "needs registry access, or set the *_IMAGE variable to an image you have",
-                )
-            )
+
+CHECKS: tuple[Callable[[Findings], Iterator[Check]], ...] = (
+    check_config,
+    check_docker,
+    check_env_file,
+    check_compose_files,
+    check_ports,
+    check_images,
+)
+
+
+def run_checks(root: Path | None = None) -> list[Check]:
+    """Every check, in order; a check that raises is a failed line, never a crash."""
+    found = Findings(root)
+    checks: list[Check] = []
+    for check in CHECKS:
+        try:
+            checks.extend(check(found))
+        except Exception as exc:  # noqa: BLE001 - the doctor reports, it does not crash
+            label = (check.__doc__ or check.__name__).split(":")[0].split(",")[0]
+            checks.append(Check(label.strip().rstrip("."), FAIL, describe(exc), "report this"))
     return checks
 
 
@@ -255,3 +246,13 @@ def render(checks: list[Check]) -> str:
         else "ready for `inv dev`"
     )
     return "\n".join(lines)
+
+
+def main(root: Path | None = None) -> int:
+    """Print the report; the exit code is 1 when something blocks `inv dev`."""
+    checks = run_checks(root)
+    print(render(checks))  # noqa: T201 - the report is the interface
+    return 1 if any(c.blocking for c in checks) else 0
+
+
+__all__ = ["Check", "main", "render", "run_checks"]

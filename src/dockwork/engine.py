@@ -1,9 +1,18 @@
-"""Engine detection: the docker CLI, a reachable engine and Compose v2, or one clear message."""
+"""The Docker engine: one probe (CLI, engine, Compose v2) used by every task and the doctor.
+
+:func:`probe` never raises: each part of the answer says what was found or why not.
+:func:`check_engine` turns the first problem into one clear :class:`EngineError`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 from dockwork import runner
 from dockwork.errors import EngineError
@@ -17,41 +26,124 @@ START_HINT = (
     "socket), or point DOCKER_HOST at a running engine"
 )
 COMPOSE_HINT = "Install the Compose plugin (https://docs.docker.com/compose/install/)"
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", ""})
 
 
 @dataclass(frozen=True, slots=True)
-class EngineInfo:
-    """What was found."""
+class Probe:
+    """What answered: the CLI, the engine (``server``), Compose; and why not, per part."""
 
-    docker: str
-    server_version: str
-    compose_version: str
+    docker: str | None
     host: str
+    server: dict[str, Any] = field(default_factory=dict)
+    engine_error: str = ""
+    compose_version: str = ""
+    compose_error: str = ""
+
+    @property
+    def engine_ok(self) -> bool:
+        """The engine answered."""
+        return bool(self.server)
+
+    @property
+    def compose_ok(self) -> bool:
+        """``docker compose`` is v2 or later."""
+        head = self.compose_version.split(".", 1)[0]
+        return head.isdigit() and int(head) >= 2  # noqa: PLR2004
+
+    @property
+    def kind(self) -> str:
+        """Docker Engine, Podman, … as the engine describes itself."""
+        platform = (self.server.get("Platform") or {}).get("Name", "")
+        names = " ".join(str(c.get("Name", "")) for c in self.server.get("Components") or [])
+        if "podman" in f"{platform} {names}".lower():
+            return "Podman"
+        return platform or "Docker Engine"
+
+    @property
+    def version(self) -> str:
+        """The engine's version."""
+        return str(self.server.get("Version", "?"))
+
+    @property
+    def api_version(self) -> tuple[int, int]:
+        """The engine's API version, e.g. (1, 41); (0, 0) when unknown."""
+        major, _, minor = str(self.server.get("ApiVersion", "0.0")).partition(".")
+        return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
 
 
-def check_engine(timeout: float = 20.0) -> EngineInfo:
-    """Fail with one message naming what to install or start, else describe the engine."""
+def describe_host(environ: dict[str, str] | None = None) -> str:
+    """Where the CLI connects: DOCKER_HOST, DOCKER_CONTEXT, or the current context."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return f"DOCKER_HOST={env['DOCKER_HOST']}"
+    if env.get("DOCKER_CONTEXT"):
+        return f"context {env['DOCKER_CONTEXT']}"
+    return "the default socket (or the current docker context)"
+
+
+def remote_host(docker_host: str | None) -> str | None:
+    """The engine's host name when DOCKER_HOST names another machine (tcp://, ssh://)."""
+    if not docker_host:
+        return None
+    parts = urlsplit(docker_host)
+    if parts.scheme not in {"tcp", "ssh", "http", "https"}:
+        return None
+    host = parts.hostname or ""
+    return None if host in LOOPBACK or host.startswith("127.") else host
+
+
+def probe(timeout: float = 20.0) -> Probe:
+    """Ask the CLI, the engine and Compose; never raises, each part says why it failed."""
+    docker = shutil.which("docker")
+    host = describe_host()
+    if docker is None:
+        return Probe(None, host, engine_error="`docker` was not found on PATH")
+    server: dict[str, Any] = {}
+    error = ""
+    # two independent CLI calls: asked at once, answered in the time of the slower
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked = pool.submit(
+            runner.run,
+            ["docker", "version", "--format", "{{json .}}"],
+            check=False,
+            timeout=timeout,
+        )
+        compose = pool.submit(
+            runner.run, ["docker", "compose", "version", "--short"], check=False, timeout=timeout
+        ).result()
+        result = asked.result()
     try:
-        docker = runner.which("docker", hint=INSTALL_HINT)
-    except runner.ProgramNotFoundError as exc:
-        raise EngineError(exc.message) from exc
-    host = os.environ.get("DOCKER_HOST", "") or "the default socket (or current docker context)"
-    server = runner.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"], check=False, timeout=timeout
-    )
-    if not server.ok or not server.stdout.strip():
-        reason = (server.stderr or server.stdout).strip().splitlines()
+        version = json.loads(result.stdout) if result.stdout.strip() else {}
+    except json.JSONDecodeError:
+        version = {}
+    if result.ok and isinstance(version, dict) and version.get("Server"):
+        server = dict(version["Server"])
+    else:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        error = lines[-1] if lines else "no answer"
+    short = compose.stdout.strip().lstrip("v")
+    compose_error = "" if compose.ok and short else (compose.stderr.strip() or "not found")
+    return Probe(docker, host, server, error, short if compose.ok else "", compose_error)
+
+
+def check_engine(timeout: float = 20.0) -> Probe:
+    """Fail with one message naming what to install or start, else describe the engine."""
+    found = probe(timeout)
+    if found.docker is None:
+        raise EngineError(f"`docker` was not found on PATH. {INSTALL_HINT}")
+    if not found.engine_ok:
         raise EngineError(
-            f"the docker CLI is installed but no Docker engine answers at {host}"
-            + (f" ({reason[-1]})" if reason else "")
-            + f". {START_HINT}, then retry."
+            f"the docker CLI is installed but no Docker engine answers at {found.host} "
+            f"({found.engine_error}). {START_HINT}, then retry."
         )
-    compose = runner.run(["docker", "compose", "version", "--short"], check=False, timeout=timeout)
-    version = compose.stdout.strip().lstrip("v")
-    if not compose.ok or not version or not version[0].isdigit() or int(version.split(".")[0]) < 2:  # noqa: PLR2004
+    if not found.compose_ok:
+        shown = f" (found {found.compose_version!r})" if found.compose_version else ""
         raise EngineError(
-            "Docker Compose v2 (`docker compose`) is not available"
-            + (f" (found {version!r})" if version else "")
-            + f". {COMPOSE_HINT} and retry; the old `docker-compose` v1 is not supported."
+            f"Docker Compose v2 (`docker compose`) is not available{shown}. {COMPOSE_HINT} and "
+            "retry; the old `docker-compose` v1 is not supported."
         )
-    return EngineInfo(docker, server.stdout.strip(), version, host)
+    return found
+
+
+__all__ = ["Probe", "check_engine", "describe_host", "probe", "remote_host"]

@@ -1,16 +1,27 @@
-"""Errors dockwork shows to people: one paragraph saying what is wrong and what to do."""
+"""dockwork's error vocabulary: one paragraph saying what is wrong and what to do.
+
+Tasks, sessions and the pytest plugin raise these; :func:`render` adds the ``dockwork:``
+prefix in one place. Errors of the libraries dockwork drives (psycopg, redis, the Docker
+SDK, sockets) are translated where they enter, by :func:`boundary`, so a user never sees
+their tracebacks.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+
+PREFIX = "dockwork: "
+#: top-level packages whose exceptions are translated at the boundary
+LIBRARIES = frozenset({"psycopg", "redis", "docker", "requests", "urllib3", "http", "socket"})
 
 
 class DockworkError(Exception):
-    """A failure with a message meant for the user; tasks turn it into a clean exit."""
+    """A failure with a message meant for the user; shown without a traceback."""
 
     exit_code: int = 1
 
@@ -31,10 +42,35 @@ class ConfigError(DockworkError):
     exit_code = 2
 
 
+class UsageError(DockworkError):
+    """A task was called with arguments that cannot work (nothing was changed)."""
+
+    exit_code = 2
+
+
 class EngineError(DockworkError):
     """Docker, its engine or Compose v2 is missing or unreachable."""
 
     exit_code = 3
+
+
+class ProvisionError(DockworkError):
+    """Test servers could not be provided."""
+
+    exit_code = 3
+
+
+class TestDatabaseError(DockworkError):
+    """A test database (template, clone) or Redis database could not be prepared."""
+
+    __test__ = False  # not a pytest test class, despite its name
+    exit_code = 3
+
+
+class ProgramNotFoundError(DockworkError):
+    """A program is not on PATH."""
+
+    exit_code = 127
 
 
 class CommandError(DockworkError):
@@ -53,3 +89,49 @@ class CommandError(DockworkError):
         if tail:
             message += f":\n{tail}"
         super().__init__(message, exit_code=returncode if 0 < returncode < 256 else 1)  # noqa: PLR2004
+
+
+def render(exc: DockworkError) -> str:
+    """The text shown for an error: the prefix, added here and nowhere else."""
+    return PREFIX + exc.message
+
+
+def describe(exc: BaseException) -> str:
+    """A library exception in one line: its type and first line, no traceback."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def is_library_error(exc: BaseException) -> bool:
+    """An error of a library or the OS that dockwork drives (translated, never shown raw)."""
+    if isinstance(exc, DockworkError):
+        return False
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return type(exc).__module__.split(".", 1)[0] in LIBRARIES
+
+
+@contextlib.contextmanager
+def boundary(error: type[DockworkError], what: str, hint: str = "") -> Iterator[None]:
+    """Translate library errors raised inside into ``error``: "<what>: <cause>. <hint>"."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_library_error(exc):
+            raise
+        raise error(f"{what}: {describe(exc)}." + (f" {hint}" if hint else "")) from exc
+
+
+__all__ = [
+    "CommandError",
+    "ConfigError",
+    "DockworkError",
+    "EngineError",
+    "ProgramNotFoundError",
+    "ProvisionError",
+    "TestDatabaseError",
+    "UsageError",
+    "boundary",
+    "describe",
+    "render",
+]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
+import logging
 import os
 import secrets
+import shutil
+import sys
+import tempfile
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from dockwork.compose import Compose
 from dockwork.config import Config, load_config
@@ -15,7 +22,39 @@ from dockwork.runner import with_interpreter
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from dockwork.services import Services
+    from dockwork.testservers import Servers
+
+
+#: lock files held for the life of the nox process (see :func:`envdir`)
+_HELD: list[IO[str]] = []
+
+
+def envdir(base: str | Path = ".nox") -> str:
+    """Where this nox run keeps its session environments: ``.nox``, or, while another nox
+    run of the same checkout holds it, a directory of this run's own (removed at exit).
+
+    nox recreates a session's environment at the start of the session, so two runs
+    sharing ``.nox`` would delete each other's environments mid-install.
+    """
+    import fcntl  # noqa: PLC0415 - POSIX only, needed only here
+
+    root = Path(base)
+    root.mkdir(exist_ok=True)
+    handle = (root / ".dockwork.lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        own = Path(tempfile.mkdtemp(prefix="run-", dir=root)).resolve()
+        atexit.register(shutil.rmtree, own, ignore_errors=True)
+        print(  # noqa: T201 - nox has not started logging yet
+            f"nox: {root} is in use by another nox run of this checkout; this run's "
+            f"environments go to {own} (removed at the end).",
+            file=sys.stderr,
+        )
+        return str(own)
+    _HELD.append(handle)
+    return str(root)
 
 
 def sync(session: Any, *groups: str) -> None:
@@ -53,34 +92,46 @@ def check_compose(session: Any) -> None:
 
 
 @contextlib.contextmanager
-def services(session: Any) -> Iterator[Services]:
-    """PostgreSQL and Redis for the session (the contract's discovery order), torn down after."""
-    from dockwork.errors import DockworkError  # noqa: PLC0415
-    from dockwork.services import discover  # noqa: PLC0415
+def servers(session: Any, *kinds: str) -> Iterator[Servers]:
+    """Test servers for the session (the contract's discovery order), removed after;
+    ``kinds`` narrows the project's ``test_services`` (the migrations need only PostgreSQL)."""
+    from dockwork.errors import DockworkError, render  # noqa: PLC0415
+    from dockwork.testservers import Run  # noqa: PLC0415
 
     config = load_config()
+    if kinds:
+        config = dataclasses.replace(config, test_services=kinds)
+    # nox logs at debug level: the Docker SDK's HTTP chatter is noise there
+    for name in ("docker", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    run = Run.begin()
+    run.keep_alive()
     try:
-        backend = discover(config.project_name)
-        provided = backend.start()
-    except DockworkError as exc:
-        session.error(exc.message)
-    try:
-        session.log(f"services from {backend.name}: {provided.database_url} {provided.redis_url}")
+        try:
+            provided = run.servers(config)
+        except DockworkError as exc:
+            session.error(render(exc))
+        session.log(f"test servers from {provided.describe()}")
         yield provided
     finally:
-        backend.stop()
+        try:
+            run.end()
+        except DockworkError as exc:
+            session.warn(render(exc))
 
 
 def migration_roundtrip(session: Any, admin_url: str) -> None:
     """On a fresh database: upgrade head → downgrade base → upgrade head → drift check."""
-    from dockwork import testdb  # noqa: PLC0415
+    from dockwork import testdb, urls  # noqa: PLC0415
 
     config = load_config()
-    # unique even on a shared server (DATABASE_URL), where it is dropped first
+    # unique even on a shared server (DOCKWORK_TEST_DATABASE_URL), where it is dropped first
     name = f"dw_migrations_{os.getpid()}_{secrets.token_hex(3)}"
     testdb.drop(admin_url, name)
     testdb.create(admin_url, name)
-    env = {"DATABASE_URL": testdb.with_database(admin_url, name)}
+    url = urls.with_scheme(urls.with_database(admin_url, name), config.database_scheme)
+    # passed through the environment, so the URL's password never shows in nox's log
+    env = {config.database_url_env: url}
     # resolved on the session's PATH, i.e. its virtualenv
     tool = with_interpreter(config.alembic_command, "python")
     try:
@@ -104,8 +155,9 @@ __all__ = [
     "check_compose",
     "compose_config_commands",
     "compose_file_sets",
+    "envdir",
     "migration_roundtrip",
     "pytest_args",
-    "services",
+    "servers",
     "sync",
 ]

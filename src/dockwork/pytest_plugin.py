@@ -1,43 +1,43 @@
 """pytest plugin: real PostgreSQL and Redis for the tests, isolated per xdist worker.
 
-Services come from ``DATABASE_URL``/``REDIS_URL`` when both are set, else from labelled
-containers (see :mod:`dockwork.services`). Without xdist they start on the first test that
-needs them; with ``-n`` the controller starts them once, before the workers, and hands the
-URLs down through the environment. Each worker gets its own database, cloned from one
-migrated template, and its own Redis logical database.
+Servers come from dockwork's own settings (``DOCKWORK_TEST_DATABASE_URL`` /
+``DOCKWORK_TEST_REDIS_URL``) when given, else from labelled containers (see
+:mod:`dockwork.testservers`); the app's ``DATABASE_URL`` / ``REDIS_URL`` are never used.
+Nothing starts until a test asks: the run's first process that needs servers starts them,
+the others (xdist workers) share them, and the top process removes them at the end. Each
+worker gets its own database, cloned from one migrated template, and its own Redis logical
+database.
 
-Fixtures: ``dockwork_services`` (server URLs), ``dockwork_database_url`` and
-``dockwork_redis_url`` (this worker's own).
+Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database_url`` and
+``dockwork_redis_url`` (this worker's own database and Redis database).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dockwork import urls
 from dockwork.config import Config, load_config
-from dockwork.errors import DockworkError
-from dockwork.services import Backend, Services, discover
+from dockwork.errors import DockworkError, render
+from dockwork.testservers import Run, Servers, choice
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
 
-ENV_DB = "DOCKWORK_TEST_DATABASE_URL"
-ENV_REDIS = "DOCKWORK_TEST_REDIS_URL"
-ENV_RUN = "DOCKWORK_TEST_RUN"
-STASH_BACKEND = pytest.StashKey[Backend]()
-STASH_SERVICES = pytest.StashKey[Services]()
+RUN = pytest.StashKey[Run]()
+TOP = pytest.StashKey[bool]()
+#: keys in xdist's workerinput: how a worker joins its controller's run
+WORKER_RUN = "dockwork_run_dir"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """dockwork's command-line options."""
-    group = parser.getgroup("dockwork", "dockwork test services")
+    group = parser.getgroup("dockwork", "dockwork test servers")
     group.addoption(
         "--dockwork-reuse",
         action="store_true",
@@ -46,89 +46,107 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _is_xdist_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
+def _project(config: pytest.Config) -> Config:
+    """[tool.dockwork] of the project under test, with the command line's overrides."""
+    overrides = {"reuse": True} if config.option.dockwork_reuse else None
+    return load_config(Path(config.rootpath), overrides=overrides, require_compose_files=False)
 
 
-def _uses_xdist(config: pytest.Config) -> bool:
-    numprocesses = getattr(config.option, "numprocesses", None)
-    return bool(numprocesses) and getattr(config.option, "dist", "no") != "no"
-
-
-def _project_config(config: pytest.Config) -> Config:
-    return load_config(Path(config.rootpath), require_compose_files=False)
-
-
-def _start(config: pytest.Config) -> Services:
-    """Start (or find) the services for this process tree, once."""
-    services = config.stash.get(STASH_SERVICES, None)
-    if services is not None:
-        return services
-    inherited_db, inherited_redis = os.environ.get(ENV_DB), os.environ.get(ENV_REDIS)
-    if inherited_db and inherited_redis:  # an xdist worker: the controller provisioned
-        services = Services(inherited_db, inherited_redis, "inherited")
-    else:
-        backend = discover(_project_config(config).project_name, reuse=config.option.dockwork_reuse)
-        config.stash[STASH_BACKEND] = backend
-        _stop_on_sigterm()
-        services = backend.start()
-    config.stash[STASH_SERVICES] = services
-    return services
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (CI cancelling, ``kill``) unwinds like Ctrl-C, so teardown still runs."""
+def _stop_on_signals() -> None:
+    """SIGTERM (CI cancelling, ``kill``) and SIGHUP unwind like Ctrl-C: teardown still runs."""
 
     def handler(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
         raise KeyboardInterrupt
 
-    if signal.getsignal(signal.SIGTERM) in {signal.SIG_DFL, None}:
-        signal.signal(signal.SIGTERM, handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in {signal.SIG_DFL, None}:
+            signal.signal(signum, handler)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Name the run; under xdist, provision once in the controller before the workers start."""
-    if _is_xdist_worker(config):
+    """Begin the run (or join it, in an xdist worker); nothing is started yet."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and WORKER_RUN in workerinput:
+        config.stash[RUN] = Run.join(workerinput[WORKER_RUN])
+        config.stash[TOP] = False
         return
-    # Names this run's databases. A pid alone is not unique: in containers (`inv test`)
-    # pids repeat, and servers from DATABASE_URL may be shared by other machines' runs.
-    os.environ.setdefault(ENV_RUN, f"{os.getpid()}_{secrets.token_hex(3)}")
-    if not _uses_xdist(config):
-        return
+    run = Run.begin()
+    run.keep_alive()
+    config.stash[RUN] = run
+    config.stash[TOP] = True
+    _stop_on_signals()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: each worker joins the controller's run."""
+    run = node.config.stash.get(RUN, None)
+    if run is not None:
+        node.workerinput[WORKER_RUN] = str(run.directory)
+
+
+def _end(config: pytest.Config) -> DockworkError | None:
+    """The top process removes what the run started (once); the error if it could not."""
+    run = config.stash.get(RUN, None)
+    if run is None or not config.stash.get(TOP, False):
+        return None
+    del config.stash[RUN]
     try:
-        services = _start(config)
+        run.end()
     except DockworkError as exc:
-        raise pytest.UsageError(f"dockwork: {exc.message}") from exc
-    os.environ[ENV_DB] = services.database_url
-    os.environ[ENV_REDIS] = services.redis_url
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(render(exc), red=True)
+        return exc
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the last test (and every xdist worker): release the servers; a run that could
+    not clean up does not pass."""
+    error = _end(session.config)
+    if error is not None and exitstatus == 0:
+        session.exitstatus = error.exit_code
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove what this process started."""
-    backend = config.stash.get(STASH_BACKEND, None)
-    if backend is not None:
-        backend.stop()
-        del config.stash[STASH_BACKEND]
+    """Release the servers if the session never finished (a usage error, an interrupt)."""
+    _end(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    """Say where the services are, when they were started before collection."""
-    services = config.stash.get(STASH_SERVICES, None)
-    if services is None:
+    """Which test servers the run uses (passwords masked)."""
+    if not config.stash.get(TOP, False):
         return None
-    return (
-        f"dockwork: services from {services.backend}: {services.database_url} {services.redis_url}"
-    )
+    try:
+        return f"dockwork: test servers: {choice(_project(config))}"
+    except DockworkError as exc:
+        return render(exc)
+
+
+def _fail(request: pytest.FixtureRequest, exc: DockworkError) -> None:
+    """One message, no traceback, and the session stops.
+
+    An xdist worker cannot end the session itself (the controller would report an internal
+    error): it fails the test at hand with the message alone and asks the controller to
+    stop, which reports "Interrupted: <message>".
+    """
+    message = render(exc)
+    if getattr(request.config, "workerinput", None) is None:
+        pytest.exit(message, returncode=exc.exit_code)
+    request.session.shouldstop = message
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def dockwork_services(request: pytest.FixtureRequest) -> Services:
-    """Admin URLs of the PostgreSQL and Redis servers the tests use."""
+def dockwork_servers(request: pytest.FixtureRequest) -> Servers:
+    """The run's PostgreSQL and Redis servers (admin URLs), started on first use."""
     try:
-        return _start(request.config)
+        return request.config.stash[RUN].servers(_project(request.config))
     except DockworkError as exc:
-        pytest.exit(f"dockwork: {exc.message}", returncode=3)
+        _fail(request, exc)
         raise  # pragma: no cover - pytest.exit raises
 
 
@@ -137,40 +155,61 @@ def _worker_id(request: pytest.FixtureRequest) -> str:
     return str(workerinput["workerid"]) if workerinput else "main"
 
 
+def _not_asked(kind: str, setting: str) -> DockworkError:
+    return DockworkError(
+        f"a test asked for {kind}, but this project's tests do not use it (test_services in "
+        f"[tool.dockwork] has no {setting!r}). Add {setting!r} to test_services."
+    )
+
+
 @pytest.fixture(scope="session")
 def dockwork_database_url(
-    request: pytest.FixtureRequest, dockwork_services: Services
+    request: pytest.FixtureRequest, dockwork_servers: Servers
 ) -> Iterator[str]:
-    """This worker's own database, cloned from the migrated template (libpq URL)."""
+    """This worker's own database, cloned from the migrated template, in the project's
+    URL scheme (``database_scheme``)."""
     from dockwork import testdb  # noqa: PLC0415
 
-    project = _project_config(request.config)
-    run = os.environ.get(ENV_RUN) or f"{os.getpid()}_{secrets.token_hex(3)}"
+    project = _project(request.config)
+    admin = dockwork_servers.database_url
+    if admin is None:
+        _fail(request, _not_asked("a PostgreSQL database", "postgres"))
+        return
+    run = request.config.stash[RUN]
     inputs = [project.root / p for p in project.template_inputs]
     # A template keyed by the migrations' content can be shared across runs: a warm run
     # with reused containers skips migrating. Per-worker clones are always this run's own.
     template = f"dw_tpl_{testdb.fingerprint(inputs)}"
-    spec = testdb.TemplateSpec(template, project.migrate_command, project.root)
-    admin = dockwork_services.database_url
-    name = f"dw_{run}_{_worker_id(request)}".lower().replace("-", "_")
+    spec = testdb.TemplateSpec(
+        template,
+        project.migrate_command,
+        project.root,
+        project.database_url_env,
+        project.database_scheme,
+    )
+    name = f"dw_{run.id}_{_worker_id(request)}".lower().replace("-", "_")
     try:
         testdb.ensure_template(admin, spec)
         testdb.clone(admin, template, name)
     except DockworkError as exc:
-        pytest.exit(f"dockwork: {exc.message}", returncode=3)
-    yield testdb.with_database(admin, name)
+        _fail(request, exc)
+    yield urls.with_scheme(urls.with_database(admin, name), project.database_scheme)
     testdb.drop(admin, name)
 
 
 @pytest.fixture(scope="session")
-def dockwork_redis_url(dockwork_services: Services) -> Iterator[str]:
+def dockwork_redis_url(request: pytest.FixtureRequest, dockwork_servers: Servers) -> Iterator[str]:
     """This worker's own Redis logical database, flushed before and after."""
     from dockwork import testdb  # noqa: PLC0415
 
-    claim = testdb.RedisClaim(dockwork_services.redis_url)
+    if dockwork_servers.redis_url is None:
+        _fail(request, _not_asked("a Redis database", "redis"))
+        return
+    owner = f"{request.config.stash[RUN].id}-{_worker_id(request)}"
+    claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner)
     try:
         url = claim.acquire()
     except DockworkError as exc:
-        pytest.exit(f"dockwork: {exc.message}", returncode=3)
+        _fail(request, exc)
     yield url
     claim.release()

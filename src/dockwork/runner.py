@@ -15,10 +15,14 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dockwork.errors import CommandError, DockworkError
+from dockwork.errors import CommandError, ProgramNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+
+#: the exit code reported for a command that ran past its timeout
+TIMED_OUT = 124
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +39,10 @@ class Result:
         """True when the command exited 0."""
         return self.returncode == 0
 
-
-class ProgramNotFoundError(DockworkError):
-    """The program is not on PATH."""
-
-    exit_code = 127
+    @property
+    def timed_out(self) -> bool:
+        """True when the command was stopped at its timeout."""
+        return self.returncode == TIMED_OUT and "(timed out)" in self.stderr
 
 
 def which(program: str, *, hint: str = "") -> str:
@@ -78,8 +81,9 @@ def run(
 ) -> Result:
     """Run ``argv``; capture its output (queries) or stream it (actions).
 
-    With ``check`` a non-zero exit raises :class:`CommandError`; otherwise the caller must
-    look at ``Result.ok``.
+    With ``check`` a non-zero exit (or running past ``timeout``) raises
+    :class:`CommandError`; otherwise the caller must look at ``Result.ok``: a timeout is
+    then exit code 124 (as coreutils' ``timeout`` reports it) with the reason in stderr.
     """
     argv = [str(a) for a in argv]
     if not argv:
@@ -101,8 +105,9 @@ def run(
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        raise CommandError(argv, 124, out, f"timed out after {timeout}s") from exc
-    result = Result(tuple(argv), proc.returncode, proc.stdout or "", proc.stderr or "")
+        result = Result(tuple(argv), TIMED_OUT, out, f"no answer within {timeout:g}s (timed out)")
+    else:
+        result = Result(tuple(argv), proc.returncode, proc.stdout or "", proc.stderr or "")
     if check and not result.ok:
         raise CommandError(argv, result.returncode, result.stdout, result.stderr)
     return result

@@ -1,10 +1,14 @@
-"""Per-worker test databases and Redis databases on shared servers.
+"""Per-worker test databases and Redis databases on a run's servers.
 
 - PostgreSQL: one template database, migrated once, then ``CREATE DATABASE … TEMPLATE``
   for each worker. A PostgreSQL advisory lock serialises template creation and cloning, so
   any number of processes (xdist workers, concurrent runs) coordinate through the server.
-- Redis: each worker claims a logical database with ``SET NX`` on a claim key in db 0, so
-  it only ever flushes a database it owns.
+- Redis: each worker claims a logical database with ``SET NX`` in a ledger database, marks
+  it as dockwork's, and only ever flushes a database that holds nothing but what dockwork
+  put there: a database with anybody else's keys is refused, never flushed.
+
+Errors of psycopg and redis-py become :class:`~dockwork.errors.TestDatabaseError` here,
+with passwords masked.
 """
 
 from __future__ import annotations
@@ -17,29 +21,21 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
-from dockwork.errors import DockworkError
+from dockwork import urls
+from dockwork.errors import TestDatabaseError, boundary
 from dockwork.runner import with_interpreter
-from dockwork.services.readiness import libpq_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
 LOCK_KEY = 0x646F636B  # "dock"
 CLAIM_PREFIX = "dockwork:redis-db:"
+#: present in every logical database dockwork has claimed: marks its keys as disposable
+MARKER = "dockwork:test-database"
 CLAIM_SECONDS = 6 * 3600
-
-
-class TestDatabaseError(DockworkError):
-    """A test database could not be prepared."""
-
-
-def with_database(url: str, database: str) -> str:
-    """``url`` pointing at another database (path component)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
 
 
 def _quote_ident(name: str) -> str:
@@ -64,12 +60,18 @@ def fingerprint(paths: Sequence[Path]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TemplateSpec:
-    """How to build the migrated template."""
+    """How to build the migrated template: the command, where, and the URL it gets."""
 
     name: str
     migrate_argv: tuple[str, ...]
     cwd: Path
-    keep: bool = False
+    url_variable: str = "DATABASE_URL"
+    scheme: str = "postgresql"
+
+
+def _pg(admin_url: str, what: str) -> AbstractContextManager[None]:
+    hint = f"The server is {urls.mask(admin_url)}."
+    return boundary(TestDatabaseError, what, hint)
 
 
 def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
@@ -77,7 +79,10 @@ def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
     import psycopg  # noqa: PLC0415
 
     t0 = time.monotonic()
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+    with (
+        _pg(admin_url, f"preparing the test template {spec.name!r} failed"),
+        psycopg.connect(urls.libpq(admin_url), autocommit=True) as conn,
+    ):
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             row = conn.execute(
@@ -85,10 +90,10 @@ def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
             ).fetchone()
             if row is not None and row[0]:
                 return time.monotonic() - t0
-            if row is not None:  # a half-built template from a crashed run
+            if row is not None:  # a half-built template from a crashed run: dockwork's own
                 conn.execute(f"DROP DATABASE {_quote_ident(spec.name)} WITH (FORCE)")
             create(admin_url, spec.name)
-            _migrate(with_database(admin_url, spec.name), spec)
+            _migrate(urls.with_database(admin_url, spec.name), spec)
             # marks it finished; also lets non-superusers clone it
             conn.execute(f"ALTER DATABASE {_quote_ident(spec.name)} WITH IS_TEMPLATE true")
         finally:
@@ -100,7 +105,10 @@ def create(admin_url: str, name: str) -> None:
     """An empty UTF-8 database: images differ in initdb defaults (SQL_ASCII without a locale)."""
     import psycopg  # noqa: PLC0415
 
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+    with (
+        _pg(admin_url, f"creating the test database {name!r} failed"),
+        psycopg.connect(urls.libpq(admin_url), autocommit=True) as conn,
+    ):
         conn.execute(
             f"CREATE DATABASE {_quote_ident(name)} "
             "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
@@ -110,10 +118,11 @@ def create(admin_url: str, name: str) -> None:
 def _migrate(url: str, spec: TemplateSpec) -> None:
     # the interpreter running the tests, not whatever `python` is on PATH
     argv = with_interpreter(spec.migrate_argv, sys.executable)
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, spec.url_variable: urls.with_scheme(url, spec.scheme)}
     proc = subprocess.run(argv, cwd=spec.cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        output = urls.mask_text((proc.stderr or proc.stdout).strip(), url)
+        tail = "\n".join(output.splitlines()[-25:])
         raise TestDatabaseError(
             f"migrating the test template with `{' '.join(spec.migrate_argv)}` failed (exit "
             f"{proc.returncode}):\n{tail}\nFix the migration; `migrate_command` in "
@@ -126,7 +135,10 @@ def clone(admin_url: str, template: str, name: str) -> float:
     import psycopg  # noqa: PLC0415
 
     t0 = time.monotonic()
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+    with (
+        _pg(admin_url, f"cloning the test database {name!r} failed"),
+        psycopg.connect(urls.libpq(admin_url), autocommit=True) as conn,
+    ):
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
@@ -140,7 +152,10 @@ def drop(admin_url: str, *names: str) -> None:
     """Drop databases (templates included) if they exist."""
     import psycopg  # noqa: PLC0415
 
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+    with (
+        _pg(admin_url, f"dropping the test database(s) {', '.join(names)} failed"),
+        psycopg.connect(urls.libpq(admin_url), autocommit=True) as conn,
+    ):
         for name in names:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if exists.fetchone() is None:
@@ -154,7 +169,8 @@ class RedisClaim:
     """A logical Redis database owned by one worker until released.
 
     Claims are kept in the server's last logical database (the ledger), never in db 0,
-    which applications use by default; workers get databases 1 … N-2.
+    which applications use by default; workers get databases 1 … N-2. A claimed database is
+    flushed only when it is empty or carries dockwork's marker (left by an earlier run).
     """
 
     def __init__(self, redis_url: str, owner: str | None = None) -> None:
@@ -163,32 +179,70 @@ class RedisClaim:
         self.index: int | None = None
         self._ledger = ""
 
+    def _boundary(self, what: str) -> AbstractContextManager[None]:
+        return boundary(TestDatabaseError, what, f"The server is {urls.mask(self.base_url)}.")
+
     def acquire(self) -> str:
-        """Claim a free database index, flush it, and return its URL."""
+        """Claim a free database index, check and flush it, and return its URL."""
         import redis  # noqa: PLC0415
 
-        probe = redis.Redis.from_url(self.base_url)
+        with self._boundary("claiming a Redis test database failed"):
+            probe = redis.Redis.from_url(urls.redis_with_db(self.base_url, 0))
+            try:
+                databases = int(probe.config_get("databases").get("databases") or 16)
+            finally:
+                probe.close()
+            self._ledger = urls.redis_with_db(self.base_url, databases - 1)
+            ledger = redis.Redis.from_url(self._ledger)
+            try:
+                for index in range(1, databases - 1):
+                    if ledger.set(f"{CLAIM_PREFIX}{index}", self.owner, nx=True, ex=CLAIM_SECONDS):
+                        self.index = index
+                        break
+                else:
+                    raise TestDatabaseError(
+                        f"all {databases - 2} Redis test databases of "
+                        f"{urls.mask(self.base_url)} are claimed by other workers or runs. Use "
+                        "fewer xdist workers, or wait for other runs to finish."
+                    )
+            finally:
+                ledger.close()
+            url = urls.redis_with_db(self.base_url, self.index)
+            self._take(url)
+        return url
+
+    def _take(self, url: str) -> None:
+        """Flush the claimed database if only dockwork wrote to it, then mark it."""
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(url)
         try:
-            databases = int(probe.config_get("databases").get("databases") or 16)
+            keys = client.dbsize()
+            if keys and not client.exists(MARKER):
+                refused = TestDatabaseError(
+                    f"Redis database {self.index} on {urls.mask(self.base_url)} holds {keys} "
+                    "key(s) that dockwork did not write; it is never flushed. Point "
+                    "DOCKWORK_TEST_REDIS_URL at a server only tests use, or empty that "
+                    "database yourself if its keys are disposable."
+                )
+                self._give_back()
+                raise refused
+            client.flushdb()
+            client.set(MARKER, self.owner)
         finally:
-            probe.close()
-        self._ledger = with_database(self.base_url, str(databases - 1))
+            client.close()
+
+    def _give_back(self) -> None:
+        import redis  # noqa: PLC0415
+
         ledger = redis.Redis.from_url(self._ledger)
         try:
-            for index in range(1, databases - 1):
-                if ledger.set(f"{CLAIM_PREFIX}{index}", self.owner, nx=True, ex=CLAIM_SECONDS):
-                    self.index = index
-                    break
-            else:
-                raise TestDatabaseError(
-                    f"all {databases - 2} Redis test databases are claimed by other workers or "
-                    "runs. Use fewer xdist workers, or wait for other runs to finish."
-                )
+            key = f"{CLAIM_PREFIX}{self.index}"
+            if ledger.get(key) == self.owner.encode():
+                ledger.delete(key)
         finally:
             ledger.close()
-        url = with_database(self.base_url, str(self.index))
-        _flush(url)
-        return url
+        self.index = None
 
     def release(self) -> None:
         """Flush and give the database back (only if this worker still owns it)."""
@@ -196,22 +250,15 @@ class RedisClaim:
             return
         import redis  # noqa: PLC0415
 
-        ledger = redis.Redis.from_url(self._ledger)
-        try:
-            key = f"{CLAIM_PREFIX}{self.index}"
-            if ledger.get(key) == self.owner.encode():
-                _flush(with_database(self.base_url, str(self.index)))
-                ledger.delete(key)
-        finally:
-            ledger.close()
-        self.index = None
-
-
-def _flush(url: str) -> None:
-    import redis  # noqa: PLC0415
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+        with self._boundary("releasing a Redis test database failed"):
+            ledger = redis.Redis.from_url(self._ledger)
+            try:
+                if ledger.get(f"{CLAIM_PREFIX}{self.index}") == self.owner.encode():
+                    client = redis.Redis.from_url(urls.redis_with_db(self.base_url, self.index))
+                    try:
+                        client.flushdb()
+                    finally:
+                        client.close()
+            finally:
+                ledger.close()
+            self._give_back()

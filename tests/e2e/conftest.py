@@ -15,12 +15,28 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.services.docker import docker_available
+from dockwork.testservers.docker import docker_available
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
+#: image tags of this test session's own: built from this checkout once, shared by its
+#: stacks, never an older build left by another run (Compose builds only missing images)
+IMAGE_TAG = f"e2e-{uuid.uuid4().hex[:10]}"
+IMAGES = {
+    "APP_IMAGE": f"dockwork-e2e-app:{IMAGE_TAG}",
+    "APP_DEV_IMAGE": f"dockwork-e2e-app-dev:{IMAGE_TAG}",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_session_images() -> Iterator[None]:
+    """The session's images go when the session ends (their layers stay in the build cache)."""
+    yield
+    subprocess.run(
+        ["docker", "image", "rm", "--force", *IMAGES.values()], capture_output=True, check=False
+    )
 
 
 @dataclass
@@ -132,19 +148,22 @@ def make_stack(base: Path, variant: str) -> Iterator[Stack]:
         "APP_PORT": "0",
         "DB_PORT": "0",
         "CACHE_PORT": "0",
-        # images of the e2e runs' own, so a dev stack's images are never retagged
-        "APP_IMAGE": "dockwork-e2e-app",
-        "APP_DEV_IMAGE": "dockwork-e2e-app-dev",
+        # images of this session's own, so a dev stack's images are never retagged
+        **IMAGES,
         "DOCKWORK_WAIT_TIMEOUT": "240",
     }
     if variant == "prod":
         env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml"
+        # production never gets .env from .env.example: the secret comes from the environment
+        env["POSTGRES_PASSWORD"] = f"e2e-{uuid.uuid4().hex}"
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     s = Stack(root, name, env, variant)
     try:
         yield s
     finally:
+        # interpolation needs a value even when the test never got as far as creating .env
+        s.env.setdefault("POSTGRES_PASSWORD", "cleanup-only")
         s.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
 
 

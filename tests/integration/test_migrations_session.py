@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.services.docker import docker_available
+from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
 from tests.helpers import env_without_services
 

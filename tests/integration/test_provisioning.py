@@ -1,32 +1,32 @@
-"""Test-service provisioning against the real engine: ownership, failure, orphans, reuse."""
+"""Test-server provisioning against the real engine: ownership, failure, orphans, reuse."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import docker
 import psycopg
 import pytest
 import redis
 
-from dockwork.services import ProvisionError, discover
-from dockwork.services.docker import (
-    LABEL,
-    DockerBackend,
-    docker_available,
-    postgres_spec,
-)
-from dockwork.services.reuse_cache import CachedBackend
-from tests.helpers import env_without_services
+from dockwork.config import load_config
+from dockwork.errors import ProvisionError
+from dockwork.testservers import discover
+from dockwork.testservers.docker import LABEL, docker_available
+from dockwork.testservers.docker import beat as beat_containers
+from dockwork.testservers.ownership import Owner
+from dockwork.testservers.reuse_cache import CachedBackend
+from tests.helpers import docker_backend, env_without_services, pg_image, redis_image, relay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def docker_client() -> Iterator[object]:
+def docker_client() -> Iterator[docker.DockerClient]:
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine: {reason}")
     client = docker.from_env()
@@ -45,53 +45,83 @@ def docker_client() -> Iterator[object]:
 
 
 @pytest.fixture
-def project(docker_client: object) -> Iterator[str]:
+def project(docker_client: docker.DockerClient) -> Iterator[str]:
     """A project name of this test's own; anything left with it is removed afterwards."""
     name = f"dwprov{uuid.uuid4().hex[:8]}"
     yield name
-    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL}.project={name}"}):  # type: ignore[attr-defined]
+    for c in containers_of(docker_client, name):
         c.remove(force=True, v=True)
 
 
-def containers_of(client: object, project: str) -> list[object]:
-    return client.containers.list(all=True, filters={"label": f"{LABEL}.project={project}"})  # type: ignore[attr-defined, no-any-return]
+def containers_of(
+    client: docker.DockerClient, project: str
+) -> list[docker.models.containers.Container]:
+    return client.containers.list(all=True, filters={"label": f"{LABEL}.project={project}"})
+
+
+def wrong_password(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = f"{parts.username or ''}:wrong@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @pytest.mark.parametrize("init", ["direct", "entrypoint"])
 def test_provision_query_teardown_leaves_nothing(
-    docker_client: object, project: str, init: str
+    docker_client: docker.DockerClient, project: str, init: str
 ) -> None:
-    image = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
-    backend = DockerBackend(project, postgres=postgres_spec(image, init))
-    services = backend.start()
+    backend = docker_backend(project, init=init)
+    servers = backend.start()
     try:
-        with psycopg.connect(services.database_url) as conn:
+        assert servers.database_url is not None
+        assert servers.redis_url is not None
+        with psycopg.connect(servers.database_url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
             assert conn.execute("SHOW fsync").fetchone() == ("off",)
             assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
             assert conn.execute("SHOW cluster_name").fetchone() == ("dockwork-test",)
-        assert redis.Redis.from_url(services.redis_url).ping()
-        labels = [c.labels for c in containers_of(docker_client, project)]  # type: ignore[attr-defined]
+        assert redis.Redis.from_url(servers.redis_url).ping()
+        # the servers ask for the run's random password: a wrong one gets no entry
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(wrong_password(servers.database_url))
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(wrong_password(servers.redis_url)).ping()
+        me = Owner.current()
+        labels = [c.labels for c in containers_of(docker_client, project)]
         assert len(labels) == 2
         for lab in labels:
-            assert lab[f"{LABEL}.pid"] == str(os.getpid())
+            assert Owner.from_labels(lab, f"{LABEL}.owner") == me
             assert lab[f"{LABEL}.run"] == backend.run_id
-            assert lab[f"{LABEL}.host"] == socket.gethostname()
         # published on loopback only, on ports the engine picked
-        assert "127.0.0.1" in services.database_url
+        assert "@127.0.0.1:" in servers.database_url
+        assert set(servers.handles) == {c.id for c in containers_of(docker_client, project)}
     finally:
         backend.stop()
     assert containers_of(docker_client, project) == []
     backend.stop()  # idempotent
 
 
-def test_service_that_never_becomes_ready_fails_clearly_and_leaves_nothing(
-    docker_client: object, project: str
+def test_only_the_servers_the_project_asks_for(
+    docker_client: docker.DockerClient, project: str
 ) -> None:
-    image = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
-    broken = postgres_spec(image)
-    broken = dataclasses.replace(broken, command=(*broken.command, "-c", "no_such_setting=1"))
-    backend = DockerBackend(project, postgres=broken, startup_timeout=120)
+    backend = docker_backend(project, kinds=("postgres",))
+    servers = backend.start()
+    try:
+        assert servers.redis_url is None
+        kinds = {c.labels[f"{LABEL}.service"] for c in containers_of(docker_client, project)}
+        assert kinds == {"postgres"}, "no Redis container for a project without Redis"
+    finally:
+        backend.stop()
+
+
+def test_server_that_never_becomes_ready_fails_clearly_and_leaves_nothing(
+    docker_client: docker.DockerClient, project: str
+) -> None:
+    backend = docker_backend(project, service_timeout=120)
+    broken = backend.specs[0]
+    backend.specs = (
+        dataclasses.replace(broken, command=(*broken.command, "-c", "no_such_setting=1")),
+        backend.specs[1],
+    )
     with pytest.raises(ProvisionError) as excinfo:
         backend.start()
     message = excinfo.value.message
@@ -104,9 +134,10 @@ def test_service_that_never_becomes_ready_fails_clearly_and_leaves_nothing(
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from dockwork.services.docker import DockerBackend
-    backend = DockerBackend(sys.argv[1])
-    services = backend.start()
+    sys.path.insert(0, sys.argv[2])
+    from tests.helpers import docker_backend
+    backend = docker_backend(sys.argv[1])
+    backend.start()
     print("ready", flush=True)
     time.sleep(600)
     """
@@ -114,10 +145,13 @@ HOLDER = textwrap.dedent(
 
 
 def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
-    docker_client: object, project: str
+    docker_client: docker.DockerClient, project: str
 ) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, project], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, "-c", HOLDER, project, str(ROOT)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         assert holder.stdout is not None
@@ -125,25 +159,27 @@ def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    orphans = {c.name for c in containers_of(docker_client, project)}  # type: ignore[attr-defined]
+    orphans = {c.name for c in containers_of(docker_client, project)}
     assert len(orphans) == 2, "SIGKILL skips teardown: the containers are still there"
 
-    image = os.environ.get("REDIS_IMAGE") or "redis:7"
-    run = docker_client.containers.run  # type: ignore[attr-defined]
-    unlabelled = run(image, detach=True, name=f"{project}-unlabelled")
+    run = docker_client.containers.run
+    unlabelled = run(redis_image(), detach=True, name=f"{project}-unlabelled")
     # a dev-stack container of the same project name (Compose labels, no dockwork labels)
     dev_stack = run(
-        image, detach=True, name=f"{project}-db-1", labels={"com.docker.compose.project": project}
+        redis_image(),
+        detach=True,
+        name=f"{project}-db-1",
+        labels={"com.docker.compose.project": project},
     )
     # the next run of the project removes the dead run's containers as it starts
-    live = DockerBackend(project)
-    live_services = live.start()
+    live = docker_backend(project)
+    live_servers = live.start()
     try:
         assert set(live.reaped) == orphans
         # a live owner's containers are not orphans
-        assert DockerBackend(project).reap_orphans() == []
-        survivors = {c.name for c in containers_of(docker_client, project)}  # type: ignore[attr-defined]
-        assert survivors == {live_services.details["postgres"], live_services.details["redis"]}
+        assert docker_backend(project).reap_orphans() == []
+        survivors = {c.name for c in containers_of(docker_client, project)}
+        assert survivors == {live_servers.details["postgres"], live_servers.details["redis"]}
         for c in (unlabelled, dev_stack):
             c.reload()
             assert c.status == "running", f"{c.name} is not dockwork's to remove"
@@ -153,33 +189,157 @@ def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
         dev_stack.remove(force=True)
 
 
+def _foreign(
+    client: docker.DockerClient, project: str, owner: Owner
+) -> docker.models.containers.Container:
+    """A container as another run would leave it: labels of an owner we cannot check."""
+    labels = {
+        f"{LABEL}.project": project,
+        f"{LABEL}.role": "test-server",
+        f"{LABEL}.service": "redis",
+        f"{LABEL}.reuse": "0",
+        f"{LABEL}.run": "elsewhere",
+        **owner.to_labels(f"{LABEL}.owner"),
+    }
+    return client.containers.run(redis_image(), detach=True, labels=labels)
+
+
+def test_unverifiable_owner_is_judged_by_its_heartbeat_never_by_its_pid(
+    docker_client: docker.DockerClient, project: str
+) -> None:
+    me = Owner.current()
+    # another machine (other boot id) with a pid that is dead here, and another container of
+    # this machine (other pid namespace) whose pid happens to be ours: neither pid means
+    # anything from here
+    other_host = dataclasses.replace(me, pid=2**22 + 7, boot="another-boot", host="ci-runner-2")
+    other_ns = dataclasses.replace(me, pidns="pid:[1]")
+    live_elsewhere = _foreign(docker_client, project, other_host)
+    gone_elsewhere = _foreign(docker_client, project, other_ns)
+    reaper = docker_backend(project, service_timeout=0.1)
+    reaper.lease_seconds = 3.0
+    # young, within the lease: kept although the pid is dead here
+    assert reaper.reap_orphans() == []
+    # the live run keeps beating; the other never does
+    beating = threading.Event()
+
+    def beat() -> None:
+        while not beating.wait(0.5):
+            beat_containers(docker_client, [live_elsewhere.id])
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        time.sleep(4)
+        assert reaper.reap_orphans() == [gone_elsewhere.name]
+        live_elsewhere.reload()
+        assert live_elsewhere.status == "running", "a run that keeps its heartbeat is never reaped"
+    finally:
+        beating.set()
+
+
+def test_two_runs_sweeping_the_same_orphans_both_succeed(
+    docker_client: docker.DockerClient, project: str
+) -> None:
+    dead = dataclasses.replace(Owner.current(), pid=2**22 + 9, start="1")
+    orphans = [_foreign(docker_client, project, dead) for _ in range(4)]
+    sweepers = [docker_backend(project) for _ in range(2)]
+    results: list[list[str] | BaseException] = []
+
+    def sweep(backend: object) -> None:
+        try:
+            results.append(backend.reap_orphans())  # type: ignore[attr-defined]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=sweep, args=(s,)) for s in sweepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, list) for r in results), results
+    assert containers_of(docker_client, project) == []
+    assert {n for r in results for n in r} <= {c.name for c in orphans}  # type: ignore[union-attr]
+
+
 def test_reuse_keeps_containers_between_runs(
-    docker_client: object, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    docker_client: docker.DockerClient,
+    project: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    first = DockerBackend(project, reuse=True)
+    first = docker_backend(project, reuse=True)
     a = first.start()
     first.stop()
     kept = containers_of(docker_client, project)
     assert len(kept) == 2, "reused containers survive the run"
-    second = DockerBackend(project, reuse=True)
+    second = docker_backend(project, reuse=True)
     b = second.start()
     second.stop()
     assert (a.database_url, a.redis_url) == (b.database_url, b.redis_url)
-    assert {c.id for c in containers_of(docker_client, project)} == {c.id for c in kept}  # type: ignore[attr-defined]
-    # reused containers are never reaped as orphans: they have no owner pid
-    assert DockerBackend(project).reap_orphans() == []
+    assert {c.id for c in containers_of(docker_client, project)} == {c.id for c in kept}
+    # reused containers are never reaped as orphans: they have no owner
+    assert docker_backend(project).reap_orphans() == []
     # a warm run finds them without asking the engine
-    warm = discover(project, reuse=True)
+    images = {"POSTGRES_IMAGE": pg_image(), "REDIS_IMAGE": redis_image()}
+    config = load_config(
+        ROOT, environ={"DOCKWORK_PROJECT_NAME": project, "DOCKWORK_REUSE": "1", **images}
+    )
+    warm = discover(config)
     assert isinstance(warm, CachedBackend)
     assert warm.start().database_url == a.database_url
     # once they are gone, the stale entry is dropped and the engine is asked again
     for c in kept:
-        c.remove(force=True, v=True)  # type: ignore[attr-defined]
-    assert isinstance(discover(project, reuse=True), DockerBackend)
+        c.remove(force=True, v=True)
+    assert not isinstance(discover(config), CachedBackend)
 
 
-def test_two_concurrent_test_runs_both_pass(docker_client: object) -> None:  # noqa: ARG001
+def non_loopback_address() -> str:
+    """An IPv4 address of this machine other than loopback: the engine's "remote" host."""
+    out = subprocess.run(
+        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False
+    )
+    for line in out.stdout.splitlines():
+        address = line.split()[3].split("/")[0]
+        if not address.startswith("127."):
+            return address
+    pytest.skip("this machine has no non-loopback IPv4 address to stand in for a remote engine")
+
+
+def test_remote_engine_fails_at_once_unless_told_where_to_publish(
+    docker_client: docker.DockerClient, project: str
+) -> None:
+    bridge = non_loopback_address()
+    with relay((0, bridge), "/var/run/docker.sock") as engine:
+        remote = f"tcp://{bridge}:{engine.address[1]}"
+        env = {
+            "DOCKWORK_PROJECT_NAME": project,
+            "DOCKER_HOST": remote,
+            "POSTGRES_IMAGE": pg_image(),
+            "REDIS_IMAGE": redis_image(),
+        }
+        t0 = time.monotonic()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DOCKER_HOST", remote)
+            with pytest.raises(ProvisionError) as excinfo:
+                discover(load_config(ROOT, environ=env))
+            assert time.monotonic() - t0 < 10, "fails at once, not after the readiness deadline"
+            assert "DOCKWORK_TEST_BIND=0.0.0.0" in excinfo.value.message
+            assert bridge in excinfo.value.message
+            # told to publish on the engine host's interfaces, it works through that host
+            config = load_config(ROOT, environ={**env, "DOCKWORK_TEST_BIND": "0.0.0.0"})
+            backend = discover(config)
+            servers = backend.start()
+            try:
+                assert servers.database_url is not None
+                assert f"@{bridge}:" in servers.database_url
+                with psycopg.connect(servers.database_url) as conn:
+                    assert conn.execute("SELECT 1").fetchone() == (1,)
+            finally:
+                backend.stop()
+    assert containers_of(docker_client, project) == []
+
+
+def test_two_concurrent_test_runs_both_pass(docker_client: docker.DockerClient) -> None:  # noqa: ARG001
     env = env_without_services()
     argv = [
         sys.executable,
@@ -199,4 +359,5 @@ def test_two_concurrent_test_runs_both_pass(docker_client: object) -> None:  # n
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
-        assert "5 passed" in output
+        assert " passed" in output
+        assert " failed" not in output

@@ -121,3 +121,65 @@ def test_this_repository_config_is_valid() -> None:
     config = load_config(Path(__file__).parent, environ={})
     assert config.compose_files == ("compose.yaml", "compose.override.yaml")
     assert all(p.is_file() for p in config.compose_paths)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DOCKWORK_PROJECT_NAME": "My Proj"}, "not a valid Compose project name"),
+        (
+            {"DOCKWORK_SERVICE_TIMEOUT": "60s"},
+            "DOCKWORK_SERVICE_TIMEOUT: `service_timeout` must be a number greater than 0",
+        ),
+        (
+            {"DOCKWORK_WAIT_TIMEOUT": "-5"},
+            "DOCKWORK_WAIT_TIMEOUT: `wait_timeout` must be an integer greater than 0",
+        ),
+        ({"DOCKWORK_ENGINE_TIMEOUT": "nan"}, "`engine_timeout` must be a number greater than 0"),
+        ({"DOCKWORK_REUSE": "maybe"}, "`reuse` must be a boolean"),
+        ({"DOCKWORK_POSTGRES_INIT": "magic"}, "`postgres_init` must be one of direct, entrypoint"),
+        ({"DOCKWORK_TEST_SERVICES": "postgres mysql"}, "`test_services` names 'mysql'"),
+        ({"DOCKWORK_DATABASE_SCHEME": "mysql"}, "`database_scheme` must be one of"),
+    ],
+)
+def test_invalid_values_name_the_key(tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]')
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(tmp_path, environ=env)
+    assert expected in excinfo.value.message
+    assert excinfo.value.exit_code == 2
+
+
+def test_empty_compose_files_is_an_error(tmp_path: Path) -> None:
+    make_project(tmp_path, "compose_files = []")
+    with pytest.raises(ConfigError, match="`compose_files` is empty"):
+        load_config(tmp_path, environ={})
+
+
+def test_knobs_read_once_from_their_variables(tmp_path: Path) -> None:
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]\npostgres_image = "pg:toml"')
+    config = load_config(
+        tmp_path,
+        environ={
+            "DOCKWORK_REUSE": "1",
+            "DOCKWORK_SERVICE_TIMEOUT": "2.5",
+            "POSTGRES_IMAGE": "pg:contract",
+            "REDIS_IMAGE": "redis:contract",
+            "DOCKWORK_TEST_DATABASE_URL": "postgresql://u:p@h/db",
+        },
+    )
+    assert config.reuse is True
+    assert config.service_timeout == 2.5
+    assert (config.postgres_image, config.redis_image) == ("pg:contract", "redis:contract")
+    assert config.test_database_url == "postgresql://u:p@h/db"
+    # dockwork's own name wins over the contract's
+    both = {"POSTGRES_IMAGE": "pg:contract", "DOCKWORK_POSTGRES_IMAGE": "pg:dockwork"}
+    assert load_config(tmp_path, environ=both).postgres_image == "pg:dockwork"
+    assert load_config(tmp_path, environ={}).postgres_image == "pg:toml"
+
+
+def test_development_means_the_override_is_in_use(tmp_path: Path) -> None:
+    make_project(tmp_path, "", files=("compose.yaml", "compose.override.yaml"))
+    assert load_config(tmp_path, environ={}).development
+    prod = load_config(tmp_path, environ={"DOCKWORK_COMPOSE_FILES": "compose.yaml"})
+    assert not prod.development

@@ -24,12 +24,13 @@ def project(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from the repository root, with a fixed project name and no engine check."""
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("DOCKWORK_PROJECT_NAME", "demo")
-    monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda: None)
-    monkeypatch.setattr("dockwork.tasks._base.ensure_env_file", lambda config: None)
+    monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda timeout: None)
+    monkeypatch.setattr("dockwork.envfile.ensure", lambda config: None)
     monkeypatch.setattr(
         Compose, "services", lambda self: ["db", "cache", "migrate", "app", "worker"]
     )
     monkeypatch.setattr(Compose, "states", lambda self: [])
+    monkeypatch.setattr(Compose, "resolved", lambda self: {"services": {}})
 
 
 def ran(c: MockContext) -> list[str]:
@@ -50,8 +51,20 @@ def test_namespace_lists_the_stack_tasks() -> None:
 def test_down_keeps_volumes_by_default() -> None:
     c = mock(f"{BASE} down --remove-orphans", f"{BASE} down --volumes --remove-orphans")
     stack.down(c)
-    stack.down(c, volumes=True)
+    stack.down(c, volumes=True, yes=True)
     assert ran(c) == [f"{BASE} down --remove-orphans", f"{BASE} down --volumes --remove-orphans"]
+
+
+def test_down_volumes_names_them_and_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Compose, "volumes", lambda self: ["demo_db-data", "demo_cache-data"])
+    c = mock()
+    with pytest.raises(Exit) as excinfo:
+        stack.down(c, volumes=True)
+    message = str(excinfo.value.message)
+    assert "demo_db-data, demo_cache-data" in message
+    assert "--volumes --yes" in message
+    assert excinfo.value.code == 1
+    assert ran(c) == [], "nothing ran: the stack and its data are untouched"
 
 
 def test_every_command_is_echoed_with_host_ids() -> None:
@@ -71,13 +84,7 @@ def test_migrate_runs_the_configured_command_in_the_migrate_service() -> None:
 
 def test_up_waits_and_propagates_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     up = f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans"
-    failing = [
-        ServiceState("worker", "demo-worker-1", "exited", "", 3),
-        ServiceState("migrate", "demo-migrate-1", "exited", "", 0),
-        ServiceState("db", "demo-db-1", "running", "healthy", 0),
-        ServiceState("app", "demo-app-1", "created", "", 0),  # blocked, not failing
-    ]
-    monkeypatch.setattr(Compose, "states", lambda self: failing)
+    monkeypatch.setattr(Compose, "failing", lambda self, output="": ["worker"])
     logs = f"{BASE} logs --tail 50 worker"
     c = MockContext(run={up: Result(exited=1), logs: Result("boom")}, repeat=True)
     with pytest.raises(Exit) as excinfo:
@@ -94,19 +101,21 @@ def test_dev_builds_then_waits() -> None:
     assert ran(c) == commands
 
 
-def test_dev_follow_stops_cleanly_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
+def test_dev_follow_stops_on_ctrl_c_and_says_the_stack_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     follow = f"{BASE} logs --follow --tail 20"
-    c = MockContext(
-        run={
-            f"{BASE} build": Result(),
-            f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans": Result(),
-            follow: Result(exited=130),
-        },
-        repeat=True,
-    )
-    stack.dev(c)
-    assert ran(c)[-1] == follow
-    assert "stack is still running" in capsys.readouterr().out
+
+    class CtrlC(MockContext):
+        def run(self, command: str, **kwargs: Any) -> Result:  # noqa: ARG002 - invoke's signature
+            if command == follow:
+                raise KeyboardInterrupt
+            return Result()
+
+    with pytest.raises(Exit) as excinfo:
+        stack.dev(CtrlC())
+    assert excinfo.value.code == 130
+    assert "stack is still running" in capsys.readouterr().err
 
 
 def test_logs_rejects_unknown_service() -> None:

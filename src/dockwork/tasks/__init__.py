@@ -13,6 +13,7 @@ from invoke.collection import Collection
 from invoke.tasks import Task
 
 from dockwork.tasks import db, doctor, quality, stack
+from dockwork.tasks._signals import ForwardingLocal
 
 
 def namespace(*extra: Collection) -> Collection:
@@ -25,6 +26,8 @@ def namespace(*extra: Collection) -> Collection:
     ns.add_collection(Collection.from_module(db), name="db")
     for collection in extra:
         ns.add_collection(collection)
+    # signals (a cancelled CI job, a closed terminal) reach the command a task runs
+    ns.configure({"runners": {"local": ForwardingLocal}})
     return ns
 
 

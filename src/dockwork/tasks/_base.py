@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-import shutil
+import signal
 import sys
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, UnexpectedExit
 
+from dockwork import envfile
 from dockwork.compose import Compose
 from dockwork.config import Config, load_config
 from dockwork.engine import check_engine
-from dockwork.errors import DockworkError
+from dockwork.errors import CommandError, DockworkError, render
+from dockwork.tasks import _signals
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -26,15 +28,36 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def say(message: str) -> None:
+    """A line from dockwork itself (not from a command it runs), on stderr."""
+    print(f"dockwork: {message}", file=sys.stderr, flush=True)
+
+
 def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`DockworkError` into invoke's ``Exit``: message, exit code, no traceback."""
+    """The task boundary: a :class:`DockworkError` becomes its message and exit code, a
+    signal (Ctrl-C, SIGTERM, SIGHUP) exits 128 + its number, never with a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with _signals.guarded():
+                result = func(*args, **kwargs)
+        except CommandError as exc:  # a captured query (`compose ps`, `config`) that failed
+            _explain(f"{exc.stdout}\n{exc.stderr}")
+            raise Exit(render(exc), code=_signals.exit_code() or exc.exit_code) from exc
         except DockworkError as exc:
-            raise Exit(f"dockwork: {exc.message}", code=exc.exit_code) from exc
+            raise Exit(render(exc), code=_signals.exit_code() or exc.exit_code) from exc
+        except (KeyboardInterrupt, _signals.Interrupted) as exc:
+            if not _signals.received:
+                _signals.received.append(signal.SIGINT)  # a Ctrl-C outside any command
+            raise Exit(code=_signals.exit_code()) from exc
+        except UnexpectedExit as exc:
+            if not _signals.received:
+                raise
+            raise Exit(code=_signals.exit_code()) from exc
+        if _signals.received:
+            raise Exit(code=_signals.exit_code())
+        return result
 
     return wrapper
 
@@ -43,14 +66,18 @@ def project(*, engine: bool = True) -> tuple[Config, Compose]:
     """The project's resolved configuration and its Compose wrapper.
 
     With ``engine`` (the default) also check that docker, its engine and Compose v2 answer,
-    so a missing engine is one clear message instead of a raw docker error, and create
-    .env from .env.example on first use.
+    so a missing engine is one clear message instead of a raw docker error, and, in
+    development only, create .env from .env.example on first use.
     """
     config = load_config()
     if engine:
-        check_engine()
-        # every Compose command interpolates the files, which need .env in development
-        ensure_env_file(config)
+        check_engine(config.engine_timeout)
+        created = envfile.ensure(config)
+        if created is not None:
+            say(
+                f"created {created.name} from {envfile.EXAMPLE_NAME} (development values, mode "
+                "0600; edit it to change credentials or ports)."
+            )
     return config, Compose.from_config(config)
 
 
@@ -79,16 +106,40 @@ def run(
     hide: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Echo and run ``argv`` through invoke; output streams to the terminal unless ``hide``."""
-    result: Result = c.run(
-        shlex.join(argv),
-        echo=True,
-        pty=sys.stdout.isatty() if pty is None else pty,
-        warn=warn,
-        hide=hide,
-        env={**compose_env(), **(env or {})},
-    )
+    """Echo and run ``argv`` through invoke; output streams to the terminal unless ``hide``.
+
+    When Compose fails on a variable without a value, one line says how to set it. When
+    the task was signalled while the command ran (the signal was forwarded to it), the task
+    stops here: :class:`~dockwork.tasks._signals.Interrupted` unwinds it.
+    """
+    try:
+        result: Result = c.run(
+            shlex.join(argv),
+            echo=True,
+            pty=sys.stdout.isatty() if pty is None else pty,
+            warn=warn,
+            hide=hide,
+            env={**compose_env(), **(env or {})},
+        )
+    except UnexpectedExit as exc:
+        if _signals.received:
+            raise _signals.Interrupted(_signals.received[0]) from exc
+        _explain(f"{exc.result.stdout or ''}\n{exc.result.stderr or ''}")
+        raise
+    if _signals.received:
+        raise _signals.Interrupted(_signals.received[0])
+    if not result.ok:
+        _explain(f"{result.stdout or ''}\n{result.stderr or ''}")
     return result
+
+
+def _explain(output: str) -> None:
+    """One line on how to fix a failure dockwork recognises in a command's output."""
+    if "required variable" not in output:
+        return
+    hint = envfile.missing_variable_hint(output, load_config())
+    if hint:
+        say(hint)
 
 
 def remainder_args(c: Context, argv: Sequence[str] | None = None) -> list[str]:
@@ -106,17 +157,3 @@ def remainder_args(c: Context, argv: Sequence[str] | None = None) -> list[str]:
 def split_names(names: str | None) -> list[str]:
     """``"app,worker"`` or ``"app worker"`` → ``["app", "worker"]``."""
     return [n for n in (names or "").replace(",", " ").split() if n]
-
-
-def ensure_env_file(config: Config) -> None:
-    """Create .env from .env.example on first use, and say so."""
-    env_file = config.root / ".env"
-    example = config.root / ".env.example"
-    if env_file.exists() or not example.is_file():
-        return
-    shutil.copyfile(example, env_file)
-    print(
-        f"dockwork: created {env_file.name} from {example.name} (development values; edit it to "
-        "change credentials or ports).",
-        file=sys.stderr,
-    )

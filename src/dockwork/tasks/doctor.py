@@ -14,9 +14,8 @@ if TYPE_CHECKING:
 @task
 def doctor(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
     """Check docker, the engine, Compose, ports, images, config and .env; non-zero if blocked."""
-    from dockwork.doctor import render, run_checks  # noqa: PLC0415
+    from dockwork.doctor import main  # noqa: PLC0415
 
-    checks = run_checks()
-    print(render(checks))
-    if any(check.blocking for check in checks):
-        raise Exit(code=1)
+    code = main()
+    if code:
+        raise Exit(code=code)

@@ -6,15 +6,14 @@ runs the same tools on the host through uv instead.
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import TYPE_CHECKING
 
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork import runner
-from dockwork.services.readiness import libpq_url
+from dockwork import urls
+from dockwork.errors import UsageError
 from dockwork.tasks._base import (
     clean_errors,
     host_ids,
@@ -22,7 +21,6 @@ from dockwork.tasks._base import (
     remainder_args,
     run,
 )
-from dockwork.testdb import with_database
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -88,22 +86,33 @@ def typecheck(c: Context, local: bool = False) -> None:
     _tool(c, TYPECHECK, local=local)
 
 
-def test_server_urls(compose: Compose, config: Config) -> tuple[str, str]:
-    """The stack's PostgreSQL (its maintenance database) and Redis, as the app sees them.
+def test_server_urls(compose: Compose, config: Config) -> dict[str, str]:
+    """dockwork's test-server settings for the stack's own servers, as the app sees them.
 
-    The tests get their own databases on that server (cloned from a migrated template) and
-    their own Redis logical databases; the dev database itself is never used.
+    The tests get their own databases on that PostgreSQL (cloned from a migrated template)
+    and their own Redis logical databases; the dev database itself is never used. Only the
+    servers the project's tests use (``test_services``) are named.
     """
-    resolved = json.loads(runner.run(compose.config().add_option("--format", "json")).stdout)
-    environment = resolved["services"][config.app_service].get("environment") or {}
-    db_url, redis_url = environment.get("DATABASE_URL"), environment.get("REDIS_URL")
-    if not db_url or not redis_url:
-        raise Exit(
-            f"dockwork: the {config.app_service!r} service has no DATABASE_URL/REDIS_URL in its "
-            "environment; `inv test` needs them to find the stack's PostgreSQL and Redis.",
-            code=2,
-        )
-    return with_database(libpq_url(db_url), "postgres"), str(redis_url)
+    environment = compose.resolved()["services"][config.app_service].get("environment") or {}
+    wanted = {
+        "postgres": ("DOCKWORK_TEST_DATABASE_URL", "database_url_env"),
+        "redis": ("DOCKWORK_TEST_REDIS_URL", "redis_url_env"),
+    }
+    settings = {}
+    for kind in config.test_services:
+        setting, key = wanted[kind]
+        variable = getattr(config, key)
+        value = environment.get(variable)
+        if not value:
+            raise UsageError(
+                f"the {config.app_service!r} service has no {variable} in its environment; "
+                f"`inv test` needs it to find the stack's {kind}. Set `{key}` in "
+                "[tool.dockwork] to the variable the app reads."
+            )
+        if kind == "postgres":
+            value = urls.with_database(urls.libpq(str(value)), "postgres")
+        settings[setting] = str(value)
+    return settings
 
 
 @task(help={"local": "run pytest on the host (it starts its own PostgreSQL and Redis)"})
@@ -113,19 +122,15 @@ def test(c: Context, local: bool = False) -> None:  # noqa: PT028 - a task, not 
     args = remainder_args(c)
     if local:
         run(c, ["uv", "run", "--", "pytest", *args])
-    else:
-        config, compose = project()
-        admin, redis_url = test_server_urls(compose, config)
-        # passed by name (-e NAME): the values reach the container, not the echoed command
-        names = {
-            "DOCKWORK_TEST_DATABASE_URL": admin,
-            "DOCKWORK_TEST_REDIS_URL": redis_url,
-            # anything reading these directly gets the server, never the dev database
-            "DATABASE_URL": admin,
-            "REDIS_URL": redis_url,
-        }
-        argv = _in_dev(compose, config, ["pytest", *args], deps=True, env=list(names))
-        run(c, argv, pty=False, env=names)
+        return
+    config, compose = project()
+    names = test_server_urls(compose, config)
+    # the app's own variables are emptied in the test container: code that reads them
+    # directly fails loudly instead of writing to the dev database
+    names |= {config.database_url_env: "", config.redis_url_env: ""}
+    # passed by name (-e NAME): the values reach the container, not the echoed command
+    argv = _in_dev(compose, config, ["pytest", *args], deps=True, env=list(names))
+    run(c, argv, pty=False, env=names)
 
 
 @task(help={"reuse": "reuse the session environments (nox -R)"})

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork.tasks._base import clean_errors, project, run, split_names
+from dockwork import envfile, ports
+from dockwork.errors import DockworkError, UsageError
+from dockwork.tasks._base import clean_errors, project, run, say, split_names
+from dockwork.tasks._signals import Interrupted
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -16,31 +19,33 @@ if TYPE_CHECKING:
     from dockwork.compose import Compose
     from dockwork.config import Config
 
-#: exit statuses of a log follower stopped with Ctrl-C (SIGINT), as reported by invoke
-_INTERRUPTED = {0, 130, -2}
+
+def _check_ports(config: Config, compose: Compose) -> None:
+    """Fail before starting anything when another program holds a published host port."""
+    ours = {p for s in compose.states() for p, _, _ in s.publishers}
+    busy = ports.taken(compose, compose.resolved(), ours)
+    if busy:
+        env_name = envfile.env_path(config).name
+        raise DockworkError(
+            " ".join(p.in_use_message(env_name) for p in busy) + " Nothing was started."
+        )
 
 
 def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
     """Bring the stack up and wait for health; on failure show what failed and its logs."""
+    _check_ports(config, compose)
     result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
     if result.ok:
         return
-    # "created" = never started: waiting on a dependency that failed, not failing itself
-    failing = sorted(
-        {
-            s.service
-            for s in compose.states()
-            if not (s.healthy or s.completed or s.state == "created")
-        }
-    )
+    failing = compose.failing(f"{result.stdout}\n{result.stderr}")
     for name in failing:
         print(f"\n--- last {config.log_tail} log lines of {name} ---", file=sys.stderr)
         run(c, compose.logs([name], tail=config.log_tail), warn=True, pty=False)
-    raise Exit(
-        f"dockwork: the stack did not become healthy (exit {result.exited}); failing: "
+    raise DockworkError(
+        f"the stack did not become healthy (exit {result.exited}); failing: "
         f"{', '.join(failing) or 'see the output above'}. Their last log lines are above; fix "
         "the cause and run `inv up` again (`inv ps` shows the state of every service).",
-        code=result.exited or 1,
+        exit_code=result.exited or 1,
     )
 
 
@@ -73,14 +78,16 @@ def dev(c: Context, follow: bool = True, build: bool = True) -> None:
     print("dockwork: following logs; Ctrl-C stops following, the stack keeps running.")
     try:
         result = run(c, compose.logs(follow=True, tail=20), warn=True)
-    except KeyboardInterrupt:
-        result = None
-    if result is not None and result.exited not in _INTERRUPTED:
-        raise Exit(f"dockwork: following logs failed (exit {result.exited}).", code=result.exited)
-    print(
-        "\ndockwork: stopped following logs. The stack is still running: "
-        "`inv logs -f` follows again, `inv down` stops it."
-    )
+    except (KeyboardInterrupt, Interrupted):
+        say(
+            "stopped following logs. The stack is still running: `inv logs -f` follows again, "
+            "`inv down` stops it."
+        )
+        raise
+    if not result.ok:
+        raise DockworkError(
+            f"following logs failed (exit {result.exited}).", exit_code=result.exited
+        )
 
 
 @task(help={"build": "build images before starting"})
@@ -92,11 +99,25 @@ def up(c: Context, build: bool = False) -> None:
     _print_endpoints(compose, config)
 
 
-@task(help={"volumes": "also remove the named volumes (the database's data is lost)"})
+@task(
+    help={
+        "volumes": "also delete the named volumes (the database's data): needs --yes",
+        "yes": "confirm deleting the volumes named by --volumes",
+    }
+)
 @clean_errors
-def down(c: Context, volumes: bool = False) -> None:
+def down(c: Context, volumes: bool = False, yes: bool = False) -> None:
     """Stop and remove the stack's containers and network; volumes are kept unless --volumes."""
-    _, compose = project()
+    config, compose = project()
+    if volumes and not yes:
+        existing = compose.volumes()
+        named = ", ".join(existing) if existing else "none exist right now"
+        raise UsageError(
+            f"--volumes deletes the named volumes of project {config.project_name!r} and the "
+            f"data in them ({named}). Nothing was changed. Run `inv down --volumes --yes` to "
+            "delete them; `inv db.dump` first keeps a copy of the database.",
+            exit_code=1,
+        )
     run(c, compose.down(volumes=volumes))
 
 
@@ -122,11 +143,8 @@ def logs(c: Context, service: str = "", follow: bool = False, tail: int = -1) ->
     names = split_names(service)
     compose.require_services(names)
     argv = compose.logs(names, follow=follow, tail=tail if tail >= 0 else None)
-    try:
-        result = run(c, argv, warn=True)
-    except KeyboardInterrupt:
-        return
-    if not result.ok and not (follow and result.exited in _INTERRUPTED):
+    result = run(c, argv, warn=True)
+    if not result.ok:
         raise Exit(code=result.exited)
 
 

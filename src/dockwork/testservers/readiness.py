@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote, urlsplit
 
+from dockwork import urls
+
 Probe = Callable[[], None]
 
 
@@ -32,19 +34,14 @@ class NotReadyError(Exception):
         )
 
 
-def libpq_url(url: str) -> str:
-    """A SQLAlchemy URL (``postgresql+asyncpg://``) as libpq understands it."""
-    scheme, sep, rest = url.partition("://")
-    return "postgresql://" + rest if sep and scheme.startswith("postgres") else url
-
-
 def postgres_probe(url: str, connect_timeout: float = 2.0) -> Probe:
     """Connect and run ``SELECT 1``."""
 
     def probe() -> None:
         import psycopg  # noqa: PLC0415
 
-        with psycopg.connect(libpq_url(url), connect_timeout=max(1, int(connect_timeout))) as conn:
+        timeout = max(1, int(connect_timeout))
+        with psycopg.connect(urls.libpq(url), connect_timeout=timeout) as conn:
             conn.execute("SELECT 1").fetchone()
 
     return probe

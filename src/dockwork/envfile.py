@@ -1,0 +1,67 @@
+"""The development ``.env``: created from ``.env.example`` only where development runs.
+
+Compose reads ``.env`` by itself, so a copy of the example's development credentials on a
+production host would silently satisfy ``compose.yaml``'s ``${POSTGRES_PASSWORD:?…}``
+guard. dockwork therefore creates it only when the development override is among the
+compose files in use, and never readable by other users.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from dockwork.config import Config
+
+ENV_NAME = ".env"
+EXAMPLE_NAME = ".env.example"
+MODE = 0o600
+#: Compose's message for ``${NAME:?…}`` / ``${NAME?…}`` when NAME has no value
+MISSING = re.compile(r"required variable (\w+) is missing a value")
+
+
+def env_path(config: Config) -> Path:
+    """The env file Compose reads for this project."""
+    return config.root / (config.env_file or ENV_NAME)
+
+
+def ensure(config: Config) -> Path | None:
+    """Create ``.env`` from ``.env.example`` (mode 0600) in development; return it if created."""
+    target = env_path(config)
+    example = config.root / EXAMPLE_NAME
+    if not config.development or target.exists() or not example.is_file():
+        return None
+    data = example.read_bytes()
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE)
+    except FileExistsError:  # created meanwhile by a concurrent task: theirs stands
+        return None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return target
+
+
+def missing_variable_hint(output: str, config: Config) -> str | None:
+    """One line on how to set a variable Compose says is missing, or None."""
+    match = MISSING.search(output)
+    if match is None:
+        return None
+    name = match.group(1)
+    where = env_path(config).name
+    if config.development:
+        return (
+            f"{name} has no value: add it to {where} (created from {EXAMPLE_NAME} on first "
+            "use) or export it."
+        )
+    return (
+        f"{name} has no value, and with {', '.join(config.compose_files)} (no "
+        f"{config.dev_override}) dockwork never fills in development values: export {name}, "
+        f"or put it in {where} (chmod 600), or in a secret manager that sets the environment."
+    )
+
+
+__all__ = ["ensure", "env_path", "missing_variable_hint"]

@@ -1,0 +1,97 @@
+"""What every test-server backend hands out, and the interface it implements."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from dockwork import urls
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: the servers a project's tests may ask for
+KINDS = ("postgres", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    """Where the test servers answer, and what to remove when the run is over.
+
+    ``database_url`` is an admin URL (libpq form) of a PostgreSQL server, on its maintenance
+    database; ``redis_url`` a Redis server. Either is None when the project did not ask for
+    it. ``handles`` name what the backend started (container ids, process ids), so any
+    process of the run can release them; ``owned`` is False for servers the user named.
+    """
+
+    backend: str
+    database_url: str | None = None
+    redis_url: str | None = None
+    owned: bool = True
+    handles: tuple[str, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for headers and logs, passwords masked."""
+        where = [
+            f"{kind} at {urls.mask(url)}"
+            for kind, url in (("postgres", self.database_url), ("redis", self.redis_url))
+            if url
+        ]
+        return f"{self.backend}: {', '.join(where) or 'no servers'}"
+
+    def to_json(self) -> str:
+        """Serialised, for the other processes of the run."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Servers:
+        """Read back :meth:`to_json`."""
+        data = json.loads(text)
+        data["handles"] = tuple(data.get("handles") or ())
+        return cls(**data)
+
+
+class Backend(Protocol):
+    """Starts test servers, hands out their URLs, and removes what it started."""
+
+    name: str
+
+    def start(self) -> Servers:
+        """Start (or find) the servers and wait until each answers a real query."""
+        ...
+
+    def stop(self) -> None:
+        """Remove everything this backend started; safe to call twice."""
+        ...
+
+
+class Heartbeat:
+    """Calls ``beat`` every ``interval`` seconds in a daemon thread until stopped."""
+
+    def __init__(self, beat: Callable[[], None], interval: float) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dockwork-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        """Begin beating."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._beat()
+            except Exception:  # noqa: BLE001, S112 - a missed beat is retried next interval
+                continue
+
+    def stop(self) -> None:
+        """Stop beating (returns at once)."""
+        self._stopped.set()
+
+
+__all__ = ["KINDS", "Backend", "Heartbeat", "Servers"]

@@ -1,0 +1,118 @@
+"""One test run's servers, shared by all its processes through a directory.
+
+The run's top process (pytest without xdist, the xdist controller, a nox session) begins
+the run; the first process that needs servers starts them under a file lock and records
+where they answer; every other process of the run reads that record. The top process
+renews the servers' heartbeat while it lives and releases them at the end. Nothing starts
+until a test asks, so a run whose tests use no servers needs no engine at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockwork.errors import DockworkError, ProvisionError
+from dockwork.testservers import discovery
+from dockwork.testservers.base import Heartbeat, Servers
+from dockwork.testservers.ownership import HEARTBEAT_SECONDS, Owner
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dockwork.config import Config
+
+SERVERS = "servers.json"
+FAILURE = "failure.json"
+OWNER = "owner.json"
+
+
+class Run:
+    """A run: its id (names its databases), its owner, and the servers once started."""
+
+    def __init__(self, directory: Path, run_id: str, owner: Owner) -> None:
+        self.directory = directory
+        self.id = run_id
+        self.owner = owner
+        self._heartbeat: Heartbeat | None = None
+
+    @classmethod
+    def begin(cls, owner: Owner | None = None) -> Run:
+        """A new run owned by this process (or ``owner``), with a directory of its own."""
+        owner = owner or Owner.current()
+        directory = Path(tempfile.mkdtemp(prefix="dockwork-run-"))
+        run = cls(directory, f"{owner.pid}_{secrets.token_hex(3)}", owner)
+        (directory / OWNER).write_text(json.dumps({"id": run.id, "owner": asdict(owner)}))
+        return run
+
+    @classmethod
+    def join(cls, directory: str | Path) -> Run:
+        """The run another process began (an xdist worker joining its controller's run)."""
+        path = Path(directory)
+        data = json.loads((path / OWNER).read_text())
+        return cls(path, str(data["id"]), Owner(**data["owner"]))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl  # noqa: PLC0415 - POSIX only, needed only here
+
+        with (self.directory / "lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def recorded(self) -> Servers | None:
+        """The servers, if a process of the run started them."""
+        path = self.directory / SERVERS
+        return Servers.from_json(path.read_text()) if path.is_file() else None
+
+    def servers(self, config: Config) -> Servers:
+        """Start the run's servers once (whichever process asks first), else read them."""
+        with self._locked():
+            recorded = self.recorded()
+            if recorded is not None:
+                return recorded
+            failure = self.directory / FAILURE
+            if failure.is_file():  # one attempt per run: every process reports the same error
+                data = json.loads(failure.read_text())
+                raise ProvisionError(str(data["message"]), exit_code=int(data["code"]))
+            try:
+                backend = discovery.discover(config, owner=self.owner)
+                servers = backend.start()
+            except DockworkError as exc:
+                failure.write_text(json.dumps({"message": exc.message, "code": exc.exit_code}))
+                raise
+            (self.directory / SERVERS).write_text(servers.to_json())
+            return servers
+
+    def keep_alive(self) -> None:
+        """Renew the servers' heartbeat while this (top) process lives."""
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(self._beat, HEARTBEAT_SECONDS).start()
+
+    def _beat(self) -> None:
+        servers = self.recorded()
+        if servers is not None:
+            discovery.renew(servers)
+
+    def end(self) -> None:
+        """Release what the run started and remove its directory (the top process, once)."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        try:
+            servers = self.recorded()
+            if servers is not None:
+                discovery.release(servers)
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+__all__ = ["Run"]

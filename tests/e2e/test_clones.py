@@ -1,0 +1,90 @@
+"""Two checkouts of the project running `nox -s tests` at the same moment on one engine (two
+CI jobs on one runner): both pass, and neither leaves anything behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from dockwork.testservers.docker import LABEL, docker_available
+from tests.e2e.conftest import copy_checkout
+from tests.helpers import env_without_services
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = [pytest.mark.clones, pytest.mark.docker]
+
+
+def snapshot(root: Path) -> None:
+    """Make the copy a git checkout of its own, as a clone is (the tests copy checkouts)."""
+    git = ["git", "-c", "user.name=dockwork", "-c", "user.email=dockwork@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
+        subprocess.run([*git, *args], cwd=root, check=True, capture_output=True)
+
+
+def test_two_clones_run_the_tests_session_at_once(tmp_path: Path) -> None:
+    if (reason := docker_available()) is not None:
+        pytest.skip(f"needs a Docker engine: {reason}")
+    clones = []
+    for name in ("clone-a", "clone-b"):
+        root = tmp_path / name
+        root.mkdir()
+        copy_checkout(root)
+        snapshot(root)
+        clones.append(root)
+    env = {k: v for k, v in env_without_services().items() if not k.startswith("NOX")}
+    t0 = time.monotonic()
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nox", "-s", "tests"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for root in clones
+    ]
+    outputs = [r.communicate(timeout=1800)[0] for r in runs]
+    took = time.monotonic() - t0
+    for root, run, output in zip(clones, runs, outputs, strict=True):
+        tail = "\n".join(output.splitlines()[-40:])
+        assert run.returncode == 0, f"{root.name} failed:\n{tail}"
+        assert "Session tests was successful" in output
+        left = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label={LABEL}.project={root.name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert left == [], f"{root.name} left containers behind"
+    print(f"two concurrent `nox -s tests`: both passed in {took:.0f} s")  # noqa: T201 - a figure
+
+
+def test_two_nox_runs_in_one_checkout_do_not_collide(tmp_path: Path) -> None:
+    copy_checkout(tmp_path)
+    env = {k: v for k, v in env_without_services().items() if not k.startswith("NOX")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nox", "-s", "lint"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+        assert "Session lint was successful" in output
+    assert sum("is in use by another nox run" in o for o in outputs) == 1, "the second says so"
+    assert [p.name for p in (tmp_path / ".nox").iterdir() if p.name.startswith("run-")] == [], (
+        "the second run's own environments are removed at its end"
+    )

@@ -1,0 +1,272 @@
+"""The stack tasks on a tiny compose project of this test's own (real engine, real Compose):
+ports checked before anything starts, the right service blamed, signals reaching Compose,
+.env only in development, and a doctor that never hangs or crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from dockwork.testservers.docker import docker_available
+from tests.helpers import redis_image
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.docker
+
+COMPOSE = """
+services:
+  app:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["redis-server", "--requirepass", "${APP_SECRET:?set APP_SECRET}"]
+    ports:
+      - "127.0.0.1:${APP_PORT:-0}:6379"
+    healthcheck:
+      test: ["CMD", "sh", "-c", "${HEALTH:-true}"]
+      interval: 1s
+      retries: 600
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+  db:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["redis-server"]
+  migrate:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["true"]
+"""
+
+OVERRIDE = """
+services:
+  app:
+    environment:
+      MODE: dev
+"""
+
+#: app's container is created, then its start fails (an address this machine lacks)
+BROKEN_START = """
+services:
+  app:
+    ports: !override
+      - "192.0.2.123:0:6379"
+  worker:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["redis-server"]
+    depends_on:
+      app:
+        condition: service_healthy
+"""
+
+#: app's container cannot even be created (a mount source that does not exist)
+BROKEN_CREATE = """
+services:
+  app:
+    volumes:
+      - type: bind
+        source: /nonexistent/dockwork-probe
+        target: /probe
+        bind:
+          create_host_path: false
+  worker:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["redis-server"]
+    depends_on:
+      app:
+        condition: service_healthy
+"""
+
+
+class Tiny:
+    """A compose project in a temp dir, driven with `inv` as a user would."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = root.name
+        self.env = {
+            **os.environ,
+            "DOCKWORK_PROJECT_NAME": self.name,
+            "REDIS_IMAGE": redis_image(),
+            "DOCKWORK_WAIT_TIMEOUT": "120",
+        }
+
+    def inv(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def containers(self) -> list[str]:
+        out = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.split()
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Iterator[Tiny]:
+    if (reason := docker_available()) is not None:
+        pytest.skip(f"needs a Docker engine: {reason}")
+    root = tmp_path / f"tiny{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "tiny"\nversion = "0"\n\n[tool.dockwork]\n'
+        'compose_files = ["compose.yaml", "compose.override.yaml"]\n'
+    )
+    (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
+    (root / "compose.yaml").write_text(textwrap.dedent(COMPOSE))
+    (root / "compose.override.yaml").write_text(textwrap.dedent(OVERRIDE))
+    (root / ".env.example").write_text("APP_SECRET=dev-only\n")
+    t = Tiny(root)
+    yield t
+    subprocess.run(
+        ["docker", "compose", "-p", t.name, "down", "--volumes", "--timeout", "0"],
+        cwd=root,
+        env={**t.env, "APP_SECRET": "x"},
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_env_file_only_in_development_and_private(tiny: Tiny) -> None:
+    prod = tiny.inv("up", DOCKWORK_COMPOSE_FILES="compose.yaml")
+    output = prod.stdout + prod.stderr
+    assert prod.returncode != 0
+    assert "required variable APP_SECRET is missing a value" in output, "Compose's own message"
+    assert "dockwork: APP_SECRET has no value" in output
+    assert "never fills in development values" in output
+    assert not (tiny.root / ".env").exists(), "no development credentials on a production run"
+    assert tiny.containers() == [], "nothing was started"
+
+    dev = tiny.inv("up")
+    assert dev.returncode == 0, dev.stdout + dev.stderr
+    env_file = tiny.root / ".env"
+    assert env_file.read_text() == "APP_SECRET=dev-only\n"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert "created .env from .env.example" in dev.stderr
+
+
+def test_a_taken_port_fails_before_anything_starts(tiny: Tiny) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = tiny.inv("up", APP_PORT=str(port))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"port {port} (app) is in use on 127.0.0.1 by another program; set APP_PORT" in output
+    assert "Nothing was started" in output
+    assert "Traceback" not in output
+    assert tiny.containers() == []
+
+
+@pytest.mark.parametrize("broken", [BROKEN_START, BROKEN_CREATE], ids=["start", "create"])
+def test_the_service_that_failed_is_blamed_not_its_dependents(tiny: Tiny, broken: str) -> None:
+    (tiny.root / "broken.yaml").write_text(textwrap.dedent(broken))
+    files = "compose.yaml compose.override.yaml broken.yaml"
+    result = tiny.inv("up", DOCKWORK_COMPOSE_FILES=files, DOCKWORK_WAIT_TIMEOUT="30")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "failing: app." in output, output
+    assert "worker" not in output.split("failing:")[1].split(".")[0], "worker only waited"
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _compose_child(proc: subprocess.Popen[str], deadline: float = 60) -> int:
+    """The pid of the `docker compose up` that `inv` is running."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        for child in _children(proc.pid):
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"compose" in cmdline and b"up" in cmdline:
+                time.sleep(1)  # let Compose get to waiting
+                return child
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.1)
+    pytest.fail("inv never started docker compose up")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+)
+def test_signals_reach_compose_and_set_the_exit_code(tiny: Tiny, signum: int, code: int) -> None:
+    # app never becomes healthy: `inv up` waits until it is signalled
+    proc = tiny.popen("up", HEALTH="false")
+    try:
+        child = _compose_child(proc)
+        t0 = time.monotonic()
+        proc.send_signal(signum)  # to inv alone, as CI does: not to its process group
+        output = proc.communicate(timeout=60)[0]
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, output
+    assert not Path(f"/proc/{child}").exists(), "docker compose got the signal and ended"
+    assert took < 30, "inv did not wait out the health deadline"
+    assert "Traceback" not in output
+
+
+def test_doctor_with_a_hung_engine_reports_instead_of_hanging(tiny: Tiny, tmp_path: Path) -> None:
+    sock_path = str(tmp_path / "hung.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:  # accepts and never answers: a hung engine
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        result = tiny.inv("doctor", DOCKER_HOST=f"unix://{sock_path}", DOCKWORK_ENGINE_TIMEOUT="2")
+        took = time.monotonic() - t0
+    finally:
+        server.close()
+        for s in held:
+            s.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "✘ engine" in output
+    assert "timed out" in output
+    assert "Traceback" not in output
+    assert took < 60
