@@ -24,9 +24,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class QuietHealthChecks(logging.Filter):
+    """Drops access-log lines of successful ``GET /health`` (the healthcheck's, every few
+    seconds); failed health checks and every other request are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a 2xx ``/health`` line of uvicorn's access log."""
+        args = record.args
+        if not isinstance(args, tuple) or len(args) < 5:  # noqa: PLR2004 - uvicorn's format
+            return True
+        path, status = str(args[2]), args[4]
+        is_health = path == "/health" or path.startswith("/health?")
+        return not (is_health and isinstance(status, int) and 200 <= status < 300)  # noqa: PLR2004
+
+
+def quiet_health_checks() -> None:
+    """Install :class:`QuietHealthChecks` on uvicorn's access log (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QuietHealthChecks) for f in access.filters):
+        access.addFilter(QuietHealthChecks())
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app; settings come from the environment unless given."""
     settings = settings or Settings.from_env()
+    quiet_health_checks()
     db_config = SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         session_config=AsyncSessionConfig(expire_on_commit=False),
@@ -39,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         queue = make_queue(settings)
         await queue.connect()
         app.state.queue = queue
+        app.state.debug = settings.debug
         try:
             yield
         finally:

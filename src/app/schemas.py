@@ -1,16 +1,33 @@
-"""Request and response bodies."""
+"""Request and response bodies, validated at the edge: what gets past here is clean text."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: anchored with \A…\Z: `$` would accept a trailing newline
+EMAIL_PATTERN = r"\A[^@\s]+@[^@\s]+\.[^@\s]+\Z"
+#: bidirectional-text controls that can make a name display as something else
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=320)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+def clean_name(value: str) -> str:
+    """NFC-normalised, trimmed; control characters and bidi overrides are refused."""
+    for ch in value:
+        if ch in BIDI_CONTROLS or unicodedata.category(ch) in {"Cc", "Zl", "Zp"}:
+            raise ValueError(f"name must not contain control characters (found U+{ord(ch):04X})")
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValueError("name must not be blank")
+    return name
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -18,6 +35,11 @@ class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
 
     email: Email
     name: Name
+
+    def __post_init__(self) -> None:
+        """Normalise what passed the field checks (msgspec reports a ValueError as a 400)."""
+        self.name = clean_name(self.name)
+        self.email = unicodedata.normalize("NFC", self.email)
 
 
 class OutboxItem(msgspec.Struct):

@@ -1,15 +1,26 @@
-"""The SAQ worker: ``saq app.worker.settings``."""
+"""The SAQ worker: ``saq app.worker.settings``.
+
+Emails leave through a transactional outbox. The API commits the user and an outbox row
+together and only then enqueues a send job, which may fail (Redis down): the row stays
+``pending``, and a periodic job re-enqueues rows left pending, so every committed email is
+sent. A send claims its row first (``pending`` → ``sending``, in one UPDATE), so a job that
+is retried or enqueued twice never sends the same email twice; a claim older than the
+lease (a worker killed mid-send) is retried with the same idempotency key.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from saq import CronJob
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from app.db.models import EmailOutbox, utcnow
-from app.queue import WELCOME_EMAIL_TASK, make_queue
+from app.db.models import PENDING, SENDING, SENT, EmailOutbox, User, utcnow
+from app.mail import LogMailer, Mailer, Message
+from app.queue import SEND_EMAIL_TASK, make_queue, send_job
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -17,26 +28,89 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: a pending row is the API's to enqueue for this long before the sweeper does it
+PENDING_GRACE = timedelta(seconds=5)
+#: a claim older than this belongs to a job that died mid-send: it is retried
+CLAIM_LEASE = timedelta(seconds=60)
+SWEEP_CRON = "* * * * * */5"  # every 5 seconds (croniter: seconds last)
+SWEEP_BATCH = 500
 
-async def send_welcome_email(ctx: Context, *, user_id: int) -> dict[str, Any]:
-    """Deliver the user's pending emails (no real SMTP) and mark them sent."""
-    sessions: async_sessionmaker[Any] = ctx["sessions"]  # type: ignore[typeddict-item]
-    async with sessions.begin() as session:
-        pending = (
-            await session.scalars(
-                select(EmailOutbox.id)
-                .where(EmailOutbox.user_id == user_id, EmailOutbox.status == "pending")
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        if pending:
+
+def _sessions(ctx: Context) -> async_sessionmaker[Any]:
+    return ctx["sessions"]  # type: ignore[typeddict-item, no-any-return]
+
+
+async def send_email(ctx: Context, *, outbox_id: int) -> dict[str, Any]:
+    """Claim the outbox row, deliver it, mark it sent; a no-op when another has it."""
+    now = utcnow()
+    async with _sessions(ctx).begin() as session:
+        claimed = (
             await session.execute(
                 update(EmailOutbox)
-                .where(EmailOutbox.id.in_(pending))
-                .values(status="sent", sent_at=utcnow())
+                .where(
+                    EmailOutbox.id == outbox_id,
+                    or_(
+                        EmailOutbox.status == PENDING,
+                        (EmailOutbox.status == SENDING)
+                        & (EmailOutbox.claimed_at < now - CLAIM_LEASE),
+                    ),
+                )
+                .values(status=SENDING, claimed_at=now, attempts=EmailOutbox.attempts + 1)
+                .returning(EmailOutbox.subject, EmailOutbox.user_id)
             )
-    log.info("user %s: %d welcome email(s) sent", user_id, len(pending))
-    return {"user_id": user_id, "sent": len(pending)}
+        ).one_or_none()
+        if claimed is None:
+            return {"outbox_id": outbox_id, "sent": False}
+        to = await session.scalar(select(User.email).where(User.id == claimed.user_id))
+    mailer: Mailer = ctx.get("mailer") or LogMailer()  # type: ignore[assignment]
+    try:
+        await mailer.send(Message(f"outbox-{outbox_id}", str(to), claimed.subject))
+    except Exception:
+        # give the row back at once, so the retry (with backoff) can claim it
+        async with _sessions(ctx).begin() as session:
+            await session.execute(
+                update(EmailOutbox)
+                .where(EmailOutbox.id == outbox_id, EmailOutbox.status == SENDING)
+                .values(status=PENDING, claimed_at=None)
+            )
+        raise
+    async with _sessions(ctx).begin() as session:
+        await session.execute(
+            update(EmailOutbox)
+            .where(EmailOutbox.id == outbox_id, EmailOutbox.status == SENDING)
+            .values(status=SENT, sent_at=utcnow())
+        )
+    return {"outbox_id": outbox_id, "sent": True}
+
+
+async def requeue_outbox(ctx: Context) -> dict[str, Any]:
+    """Enqueue a send for rows left pending (enqueue failed) or claimed by a dead job."""
+    now = utcnow()
+    async with _sessions(ctx).begin() as session:
+        ids = (
+            await session.scalars(
+                select(EmailOutbox.id)
+                .where(
+                    or_(
+                        (EmailOutbox.status == PENDING)
+                        & (EmailOutbox.created_at < now - PENDING_GRACE),
+                        (EmailOutbox.status == SENDING)
+                        & (EmailOutbox.claimed_at < now - CLAIM_LEASE),
+                    )
+                )
+                .order_by(EmailOutbox.id)
+                .limit(SWEEP_BATCH)
+            )
+        ).all()
+    queue = ctx["worker"].queue
+    enqueued = 0
+    for outbox_id in ids:
+        # the job's key makes this a no-op while a send of the row is queued or running
+        if await queue.enqueue(SEND_EMAIL_TASK, **send_job(outbox_id)) is not None:
+            enqueued += 1
+    if enqueued:
+        log.info("re-enqueued %d outbox row(s)", enqueued)
+    return {"found": len(ids), "enqueued": enqueued}
 
 
 async def startup(ctx: Context) -> None:
@@ -63,7 +137,8 @@ def settings() -> dict[str, Any]:
 
     return {
         "queue": make_queue(app_settings),
-        "functions": [(WELCOME_EMAIL_TASK, send_welcome_email)],
+        "functions": [(SEND_EMAIL_TASK, send_email)],
+        "cron_jobs": [CronJob(requeue_outbox, cron=SWEEP_CRON, timeout=30)],
         "concurrency": 10,
         "startup": _startup,
         "shutdown": shutdown,

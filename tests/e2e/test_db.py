@@ -83,7 +83,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9999"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -108,7 +108,7 @@ def test_failing_migration_leaves_schema_unchanged_and_app_down(module_stack: St
         assert result.returncode != 0
         assert "no_such_table" in result.stdout + result.stderr, "the database's error is shown"
         assert "half_done" not in sql(stack, "SELECT tablename FROM pg_tables")
-        assert "0001" in stack.inv("db.current").stdout
+        assert "0002" in stack.inv("db.current").stdout
 
         up = stack.inv("up", check=False)
         assert up.returncode != 0
@@ -147,7 +147,7 @@ def test_dump_reset_restore_keeps_every_row(module_stack: Stack) -> None:
 
     stack.inv("db.reset", "--yes")
     assert count_users(stack) == 0
-    assert "0001" in stack.inv("db.current").stdout, "reset migrates the new database"
+    assert "0002" in stack.inv("db.current").stdout, "reset migrates the new database"
 
     refused = stack.inv("db.restore", "backup.dump", check=False)
     assert refused.returncode != 0
@@ -157,3 +157,68 @@ def test_dump_reset_restore_keeps_every_row(module_stack: Stack) -> None:
     emails = sql(stack, "SELECT email FROM users ORDER BY email")
     assert "a@x.test" in emails
     assert "b@x.test" in emails
+
+
+def databases(stack: Stack) -> str:
+    return sql(stack, "SELECT datname FROM pg_database ORDER BY datname")
+
+
+def test_restore_refuses_what_it_cannot_restore_and_changes_nothing(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    sql(stack, "DELETE FROM users")
+    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+
+    # not a dump at all: refused before anything is touched
+    plain = stack.root / "not-a-dump.sql"
+    plain.write_text("select 1;\n")
+    refused = stack.inv("db.restore", str(plain), "--force", check=False)
+    assert refused.returncode != 0
+    assert "is not a dump pg_restore can read" in refused.stderr
+    assert "Database 'app' was not changed" in refused.stderr
+    assert count_users(stack) == 2
+
+    # a real dump cut in half: readable, but its restore fails (aside, in a scratch db)
+    stack.inv("db.dump", "--file", "whole.dump")
+    whole = (stack.root / "whole.dump").read_bytes()
+    (stack.root / "half.dump").write_bytes(whole[: len(whole) // 2])
+    broken = stack.inv("db.restore", "half.dump", "--force", check=False)
+    assert broken.returncode != 0
+    assert "was not changed" in broken.stderr
+    assert count_users(stack) == 2
+    assert "_restore_" not in databases(stack), "the scratch database is removed"
+
+
+def test_restore_swaps_and_keeps_the_old_one_when_asked(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    sql(stack, "DELETE FROM users")
+    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+    # a ':' in the path is a file name, not `service:path`
+    stack.inv("db.dump", "--file", "backup:1.dump")
+    assert (stack.root / "backup:1.dump").stat().st_size > 0
+    assert not list(stack.root.glob(".backup*partial*")), "no half-written file is left"
+    sql(stack, "INSERT INTO users (email, name) VALUES ('c@x.test', 'C')")
+
+    stack.inv("db.restore", "backup:1.dump", "--force", "--keep-old")
+    assert count_users(stack) == 2, "the dump's rows, not the later ones"
+    kept = [n.strip() for n in databases(stack).splitlines() if "app_before_restore_" in n]
+    assert len(kept) == 1, databases(stack)
+    on_kept = ["exec", "-T", "db", "psql", "-U", "app", "-d", kept[0], "-tAc"]
+    assert stack.compose(*on_kept, "SELECT count(*) FROM users").stdout.strip() == "3"
+    sql(stack, f'DROP DATABASE "{kept[0]}"')
+
+    # without --keep-old the replaced database is dropped last
+    stack.inv("db.restore", "backup:1.dump", "--force")
+    assert "app_before_restore_" not in databases(stack)
+    assert count_users(stack) == 2
+
+
+def test_down_volumes_names_the_data_and_needs_yes(module_stack: Stack) -> None:
+    stack = module_stack
+    stack.inv("migrate")
+    refused = stack.inv("down", "--volumes", check=False)
+    assert refused.returncode == 1
+    assert f"{stack.name}_db-data" in refused.stderr
+    assert "--volumes --yes" in refused.stderr
+    assert stack.containers(), "nothing was stopped or deleted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -30,6 +31,40 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def wait_sent(base: str, user_id: int, *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, fetched = http("GET", f"{base}/api/users/{user_id}")
+        if status == 200 and fetched["outbox"] and fetched["outbox"][0]["status"] == "sent":
+            return
+        assert time.monotonic() < deadline, f"the email was never sent: {fetched}"
+        time.sleep(0.5)
+
+
+def assert_redis_outage_loses_no_email(stack: Stack, base: str) -> None:
+    """Redis stopped: a new user is still 201; Redis back: their email goes out."""
+    assert stack.compose("stop", "cache").returncode == 0
+    email = f"outage-{uuid.uuid4().hex[:8]}@example.test"
+    status, user = http("POST", f"{base}/api/users", {"email": email, "name": "Outage"})
+    assert status == 201, user
+    assert user["outbox"][0]["status"] == "pending"
+    assert stack.compose("start", "cache").returncode == 0
+    wait_sent(base, user["id"], timeout=120)
+
+
+def assert_forwarded_headers_are_not_trusted(stack: Stack, base: str) -> None:
+    """A client cannot claim another address through X-Forwarded-For."""
+    request = urllib.request.Request(f"{base}/api/users/424242")  # noqa: S310 - loopback
+    request.add_header("X-Forwarded-For", "203.0.113.77")
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    time.sleep(0.5)
+    logs = stack.compose("logs", "app").stdout
+    line = next(x for x in logs.splitlines() if "/api/users/424242" in x)
+    assert "203.0.113.77" not in line, line
+    assert "GET /health" not in logs, "successful health checks stay out of the log"
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"], indirect=True)
 def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
     up = stack.inv("up")
@@ -41,7 +76,12 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
             service
         )
     assert (states["migrate"]["State"], states["migrate"]["ExitCode"]) == ("exited", 0)
-    assert (stack.root / ".env").is_file(), "inv up creates .env from .env.example"
+    if stack.variant == "dev":
+        assert (stack.root / ".env").is_file(), "inv up creates .env from .env.example"
+        bound = {p["URL"] for p in states["app"]["Publishers"] if p["PublishedPort"]}  # type: ignore[union-attr]
+        assert bound == {"127.0.0.1"}, "the dev app (debug on) listens on loopback only"
+    else:
+        assert not (stack.root / ".env").exists(), "no development credentials in production"
 
     base = stack.app_url()
     assert http("GET", f"{base}/health") == (
@@ -52,15 +92,11 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
     status, user = http("POST", f"{base}/api/users", {"email": email, "name": "E2E"})
     assert status == 201, user
 
-    deadline = time.monotonic() + 60
-    while True:
-        status, fetched = http("GET", f"{base}/api/users/{user['id']}")
-        if status == 200 and fetched["outbox"] and fetched["outbox"][0]["status"] == "sent":
-            break
-        assert time.monotonic() < deadline, f"the worker never sent the email: {fetched}"
-        time.sleep(0.5)
+    wait_sent(base, user["id"])
 
     if stack.variant == "prod":
+        assert_redis_outage_loses_no_email(stack, base)
+        assert_forwarded_headers_are_not_trusted(stack, base)
         uid = stack.compose("exec", "-T", "app", "id", "-u").stdout.strip()
         assert uid not in {"", "0"}, "the production image runs as a non-root user"
         tools = stack.compose(

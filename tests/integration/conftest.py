@@ -51,7 +51,7 @@ def worker(settings: Settings) -> Iterator[subprocess.Popen[str]]:
         "SAQ_QUEUE_NAME": settings.queue_name,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "saq", "app.worker.settings"],
+        [sys.executable, "-m", "saq", "app.worker.settings", "--verbose"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -61,10 +61,11 @@ def worker(settings: Settings) -> Iterator[subprocess.Popen[str]]:
     yield proc
     proc.terminate()
     try:
-        proc.wait(timeout=15)
+        output = proc.communicate(timeout=15)[0]
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
+        output = proc.communicate()[0]
+    print(f"--- the worker's output ---\n{output}")  # noqa: T201 - shown when the test failed
 
 
 def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -10,7 +9,8 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from dockwork.services.docker import DockerBackend, docker_available
+from dockwork.testservers.docker import docker_available
+from tests.helpers import docker_backend
 
 
 def test_health_ok(client: TestClient[Any]) -> None:
@@ -24,19 +24,21 @@ def test_health_503_names_redis_when_redis_is_stopped(dockwork_database_url: str
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine to stop a Redis container: {reason}")
     # A Redis of this test's own, so stopping it disturbs nobody else.
-    backend = DockerBackend("dockwork-health-test", environ=os.environ)
+    backend = docker_backend("dockwork-health-test", kinds=("redis",))
     try:
-        services = backend.start()
+        servers = backend.start()
+        assert servers.redis_url is not None
         settings = Settings.from_env(
-            {"DATABASE_URL": dockwork_database_url, "REDIS_URL": services.redis_url}
+            {"DATABASE_URL": dockwork_database_url, "REDIS_URL": servers.redis_url}
         )
         with TestClient(app=create_app(settings)) as client:
             assert client.get("/health").status_code == 200
-            backend.client.containers.get(services.details["redis"]).stop(timeout=1)
+            backend.client.containers.get(servers.details["redis"]).stop(timeout=1)
             response = client.get("/health")
         assert response.status_code == 503
         body = response.json()
         assert body["failed"] == ["redis"]
         assert body["checks"]["database"] == "ok"
+        assert body["checks"]["redis"] == "unavailable", "no exception text outside debug"
     finally:
         backend.stop()

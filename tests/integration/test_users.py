@@ -65,3 +65,39 @@ def test_worker_marks_welcome_email_sent(
             (created["id"],),
         ).fetchone()
     assert row == ("sent", True)
+
+
+def test_names_are_clean_text(client: TestClient[Any]) -> None:
+    for bad in ("Ada\nLovelace", "Ada\r", "Ada\x00", "Ada\u202eecalevoL", "   "):
+        response = client.post("/api/users", json={"email": unique_email(), "name": bad})
+        assert response.status_code == 400, (bad, response.text)
+        assert "name" in response.text
+    # NFC: "e" + combining acute is stored as the single code point
+    decomposed = "Ame\u0301lie"
+    created = client.post("/api/users", json={"email": unique_email(), "name": decomposed})
+    assert created.status_code == 201
+    assert created.json()["name"] == "Am\u00e9lie"
+
+
+def test_email_is_anchored_and_unique_whatever_its_case(client: TestClient[Any]) -> None:
+    email = unique_email()
+    trailing = client.post("/api/users", json={"email": email + "\n", "name": "A"})
+    assert trailing.status_code == 400, "a trailing newline is not part of an email"
+    assert client.post("/api/users", json={"email": email, "name": "A"}).status_code == 201
+    shouted = client.post("/api/users", json={"email": email.upper(), "name": "B"})
+    assert shouted.status_code == 409
+
+
+def test_ids_beyond_bigint_are_404_not_500(client: TestClient[Any]) -> None:
+    for user_id in (2**63, 2**70, 0):
+        response = client.get(f"/api/users/{user_id}")
+        assert response.status_code == 404, (user_id, response.text)
+
+
+def test_list_returns_the_newest_first(client: TestClient[Any]) -> None:
+    first = client.post("/api/users", json={"email": unique_email(), "name": "First"}).json()
+    second = client.post("/api/users", json={"email": unique_email(), "name": "Second"}).json()
+    listed = client.get("/api/users").json()
+    ids = [u["id"] for u in listed]
+    assert ids.index(second["id"]) < ids.index(first["id"])
+    assert all("outbox" in u for u in listed)
