@@ -189,7 +189,7 @@ def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
     admin = backend.start().database_url
     assert admin is not None
     try:
-        inputs = [ROOT / p for p in config.template_inputs]
+        inputs = config.template_paths()
         template = f"dw_tpl_{testdb.fingerprint(inputs)}"
         testdb.ensure_template(admin, testdb.TemplateSpec(template, config.migrate_command, ROOT))
         clones, migrations = [], []

@@ -8,6 +8,7 @@ for its own settings.
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import os
 import re
@@ -22,7 +23,7 @@ from dockwork.errors import ConfigError
 from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 ENV_PREFIX = "DOCKWORK_"
 #: settings that also follow a variable the compose files read (the contract's names); the
@@ -65,7 +66,8 @@ class Config:
     container_workdir: str = "/app"
     test_paths: tuple[str, ...] = ("tests",)
     #: files whose content defines the migrated schema; the test template is keyed by them
-    template_inputs: tuple[str, ...] = ("src",)
+    #: (default: where the migrate command's migrations live)
+    template_inputs: tuple[str, ...] = ()
     #: seconds `up --wait` may take (Compose takes whole seconds)
     wait_timeout: int = 180
     #: seconds each engine query of `inv doctor` and the engine check may take
@@ -79,8 +81,9 @@ class Config:
     postgres_init: str = "direct"
     #: the address test containers publish their ports on (the engine's loopback by default)
     test_bind: str = "127.0.0.1"
-    #: the servers the project's tests use: "postgres", "redis"
-    test_services: tuple[str, ...] = ("postgres", "redis")
+    #: the servers the project's tests use: "postgres", "redis" (default: those the compose
+    #: files run)
+    test_services: tuple[str, ...] = ("postgres",)
     #: servers the user runs for tests (never the app's DATABASE_URL / REDIS_URL): when set,
     #: dockwork starts nothing and uses these (DOCKWORK_TEST_DATABASE_URL, …_REDIS_URL)
     test_database_url: str | None = None
@@ -93,6 +96,24 @@ class Config:
     def compose_paths(self) -> tuple[Path, ...]:
         """The compose files as absolute paths."""
         return tuple(self.root / f for f in self.compose_files)
+
+    def template_paths(self) -> list[Path]:
+        """The files the migrated test template is keyed by; an error names the key when they
+        are unknown or match nothing (a template keyed by nothing would never refresh)."""
+        if not self.template_inputs:
+            raise ConfigError(
+                "`template_inputs` is not set, and dockwork cannot tell from `migrate_command` "
+                f"({shlex.join(self.migrate_command)}) where the migrations live. Set it in "
+                '[tool.dockwork] to the files the migrated schema depends on, e.g. ["migrations"].'
+            )
+        missing = [p for p in self.template_inputs if not (self.root / p).exists()]
+        if missing:
+            raise ConfigError(
+                f"`template_inputs` names {', '.join(map(repr, missing))}, which match no file "
+                f"under {self.root}. Fix it in [tool.dockwork]: the migrations' directory, e.g. "
+                '["migrations"].'
+            )
+        return [self.root / p for p in self.template_inputs]
 
     @property
     def development(self) -> bool:
@@ -166,36 +187,46 @@ def _coerce(name: str, value: object, source: str) -> object:
     )
 
 
-def _validate(config: Config, source: str) -> None:
-    """Checks across a field's whole value (the types are already right)."""
+def _validate(config: Config, sources: Mapping[str, str]) -> None:
+    """Checks across a field's whole value (the types are already right); each message
+    names where the value came from."""
+
+    def where(name: str) -> str:
+        return sources.get(name, "its default")
+
     if not PROJECT_NAME.match(config.project_name):
         raise ConfigError(
-            f"`project_name` {config.project_name!r} is not a valid Compose project name: use "
-            "lowercase letters, digits, '-' and '_', starting with a letter or digit (e.g. "
-            f"{_normalise(config.project_name) or 'my-project'!r}). Set it in {source} or "
-            "DOCKWORK_PROJECT_NAME."
+            f"{where('project_name')}: `project_name` {config.project_name!r} is not a valid "
+            "Compose project name: use lowercase letters, digits, '-' and '_', starting with a "
+            f"letter or digit (e.g. {_normalise(config.project_name) or 'my-project'!r})."
         )
     if not config.compose_files:
         raise ConfigError(
-            f"`compose_files` is empty: dockwork needs at least one compose file (e.g. "
-            f'["compose.yaml"]). Fix it in {source} or DOCKWORK_COMPOSE_FILES.'
+            f"{where('compose_files')}: `compose_files` is empty: dockwork needs at least one "
+            'compose file (e.g. ["compose.yaml"]).'
         )
     unknown = sorted(set(config.test_services) - set(TEST_SERVICES))
     if unknown:
         raise ConfigError(
-            f"`test_services` names {', '.join(map(repr, unknown))}; dockwork provides "
-            f"{', '.join(TEST_SERVICES)}. Fix it in {source} or DOCKWORK_TEST_SERVICES."
+            f"{where('test_services')}: `test_services` names {', '.join(map(repr, unknown))}; "
+            f"dockwork provides {', '.join(TEST_SERVICES)}."
         )
     if config.database_scheme not in POSTGRES_SCHEMES:
         raise ConfigError(
-            f"`database_scheme` must be one of {', '.join(POSTGRES_SCHEMES)}, got "
-            f"{config.database_scheme!r}. Fix it in {source} or DOCKWORK_DATABASE_SCHEME."
+            f"{where('database_scheme')}: `database_scheme` must be one of "
+            f"{', '.join(POSTGRES_SCHEMES)}, got {config.database_scheme!r}."
         )
     if config.postgres_init not in POSTGRES_INIT_MODES:
         raise ConfigError(
-            f"`postgres_init` must be one of {', '.join(POSTGRES_INIT_MODES)}, got "
-            f"{config.postgres_init!r}. Fix it in {source} or DOCKWORK_POSTGRES_INIT."
+            f"{where('postgres_init')}: `postgres_init` must be one of "
+            f"{', '.join(POSTGRES_INIT_MODES)}, got {config.postgres_init!r}."
         )
+
+
+def cache_dir() -> Path:
+    """dockwork's cache: ``$XDG_CACHE_HOME/dockwork`` (default ``~/.cache/dockwork``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dockwork"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -230,6 +261,7 @@ def load_config(
         raise ConfigError(f"{pyproject}: [tool.dockwork] must be a table.")
 
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     source = f"{pyproject} [tool.dockwork]"
     for key, value in table.items():
         name = key.replace("-", "_")
@@ -238,21 +270,21 @@ def load_config(
                 f"{source}: unknown key `{key}`. Valid keys: {', '.join(sorted(_FIELDS))}."
             )
         values[name] = _coerce(name, value, source)
+        sources[name] = source
     for name in _FIELDS:
         for env_name in (ENV_ALIASES.get(name), ENV_PREFIX + name.upper()):
             if env_name and env.get(env_name):
-                values[name] = _coerce(name, env[env_name], f"environment variable {env_name}")
+                sources[name] = f"environment variable {env_name}"
+                values[name] = _coerce(name, env[env_name], sources[name])
     for name, value in (overrides or {}).items():
         if name not in _FIELDS:
             raise ConfigError(f"unknown setting `{name}`. Valid: {', '.join(sorted(_FIELDS))}.")
         if value is not None:
-            values[name] = _coerce(name, value, f"argument `{name}`")
+            sources[name] = f"argument `{name}`"
+            values[name] = _coerce(name, value, sources[name])
 
-    if not values.get("project_name"):
-        values["project_name"] = _normalise(env.get("COMPOSE_PROJECT_NAME") or root.name)
-        values["project_name"] = values["project_name"] or "dockwork"
-    config = Config(root=root, **values)
-    _validate(config, source)
+    config = Config(root=root, **_derived(root, values, env))
+    _validate(config, sources)
     missing = [str(p) for p in config.compose_paths if not p.is_file()]
     if missing and require_compose_files:
         raise ConfigError(
@@ -262,10 +294,59 @@ def load_config(
     return config
 
 
+def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults that follow from the project: its name (as Compose names it), the servers
+    its compose files run, where its migrations live."""
+
+    def given(name: str) -> Any:
+        return values.get(name, _FIELDS[name].default)
+
+    if not values.get("project_name"):
+        values["project_name"] = _normalise(env.get("COMPOSE_PROJECT_NAME") or root.name)
+        values["project_name"] = values["project_name"] or "dockwork"
+    if "template_inputs" not in values:
+        found = derive_template_inputs(root, given("migrate_command"))
+        values["template_inputs"] = (found,) if found else ()
+    if "test_services" not in values:
+        present = [root / f for f in given("compose_files") if (root / f).is_file()]
+        if present:
+            from dockwork.composefile import server_kinds  # noqa: PLC0415 - reads YAML
+
+            values["test_services"] = server_kinds(present)
+    return values
+
+
+def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:
+    """Where the migrations live, from the command that runs them: ``python -m pkg.mod``
+    (that module's package, under the root or ``src/``) or alembic (``script_location`` of
+    its ini file); None when it cannot tell."""
+    if "-m" in migrate and migrate.index("-m") + 1 < len(migrate):
+        module = migrate[migrate.index("-m") + 1]
+        if module != "alembic":
+            for base in (root, root / "src"):
+                path = base.joinpath(*module.split("."))
+                if path.is_dir():
+                    return path.relative_to(root).as_posix()
+                if path.with_suffix(".py").is_file():
+                    return path.parent.relative_to(root).as_posix()
+    ini = root / "alembic.ini"
+    if "-c" in migrate and migrate.index("-c") + 1 < len(migrate):
+        ini = root / migrate[migrate.index("-c") + 1]
+    if ini.is_file():
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(ini)
+        location = parser.get("alembic", "script_location", fallback="")
+        location = location.replace("%(here)s", str(ini.parent))
+        scripts = (ini.parent / location).resolve()
+        if location and scripts.is_dir():
+            return scripts.relative_to(root.resolve()).as_posix()
+    return None
+
+
 def _normalise(name: str) -> str:
     """Compose's own normalisation of a directory name: lowercase, [a-z0-9_-] only."""
     cleaned = "".join(c for c in name.lower() if c.isascii() and (c.isalnum() or c in "-_"))
     return cleaned.lstrip("-_")
 
 
-__all__ = ["Config", "find_root", "load_config"]
+__all__ = ["Config", "cache_dir", "derive_template_inputs", "find_root", "load_config"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,15 +83,34 @@ def describe_host(environ: dict[str, str] | None = None) -> str:
     return "the default socket (or the current docker context)"
 
 
+def is_local_address(host: str) -> bool:
+    """True when ``host`` is an address of this machine (it can bind a socket to it)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    for family, _, _, _, address in infos:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((address[0], 0))
+            except OSError:
+                continue
+            return True
+    return False
+
+
 def remote_host(docker_host: str | None) -> str | None:
-    """The engine's host name when DOCKER_HOST names another machine (tcp://, ssh://)."""
+    """The engine's host name when DOCKER_HOST names another machine (tcp://, ssh://); an
+    address of this machine (its own LAN address, say) is not another machine."""
     if not docker_host:
         return None
     parts = urlsplit(docker_host)
     if parts.scheme not in {"tcp", "ssh", "http", "https"}:
         return None
     host = parts.hostname or ""
-    return None if host in LOOPBACK or host.startswith("127.") else host
+    if host in LOOPBACK or host.startswith("127.") or is_local_address(host):
+        return None
+    return host
 
 
 def probe(timeout: float = 20.0) -> Probe:
@@ -146,4 +166,4 @@ def check_engine(timeout: float = 20.0) -> Probe:
     return found
 
 
-__all__ = ["Probe", "check_engine", "describe_host", "probe", "remote_host"]
+__all__ = ["Probe", "check_engine", "describe_host", "is_local_address", "probe", "remote_host"]

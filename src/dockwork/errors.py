@@ -96,10 +96,25 @@ def render(exc: DockworkError) -> str:
     return PREFIX + exc.message
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost OS-level error behind ``exc`` (a refused connection under an SDK's
+    wrappers), or ``exc`` itself."""
+    seen = {id(exc)}
+    found, current = exc, exc
+    while (nxt := current.__cause__ or current.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        current = nxt
+        if isinstance(current, OSError):
+            found = current
+    return found
+
+
 def describe(exc: BaseException) -> str:
-    """A library exception in one line: its type and first line, no traceback."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """A library exception in one line: its type and first line, no traceback; for an
+    error that wraps an OS error (the Docker SDK's), that error."""
+    exc = root_cause(exc)
+    text = " ".join(str(exc).split("\n")[0].split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def is_library_error(exc: BaseException) -> bool:

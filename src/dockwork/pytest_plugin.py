@@ -14,21 +14,23 @@ Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database_url`` and
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
 from dockwork import urls
 from dockwork.config import Config, load_config
-from dockwork.errors import DockworkError, render
+from dockwork.errors import PREFIX, DockworkError, render
 from dockwork.testservers import Run, Servers, choice
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType
 
+T = TypeVar("T")
 RUN = pytest.StashKey[Run]()
 TOP = pytest.StashKey[bool]()
 #: keys in xdist's workerinput: how a worker joins its controller's run
@@ -92,10 +94,17 @@ def _end(config: pytest.Config) -> DockworkError | None:
     if run is None or not config.stash.get(TOP, False):
         return None
     del config.stash[RUN]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    servers = run.recorded()
+    reaped = int((servers.details if servers else {}).get("reaped", 0))
+    if reaped and reporter is not None:
+        reporter.write_line(
+            f"{PREFIX}removed {reaped} test container(s) left by runs of this project that are "
+            "gone (killed before they could clean up)."
+        )
     try:
         run.end()
     except DockworkError as exc:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(render(exc), red=True)
         return exc
@@ -121,13 +130,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not config.stash.get(TOP, False):
         return None
     try:
-        return f"dockwork: test servers: {choice(_project(config))}"
+        return f"{PREFIX}test servers: {choice(_project(config))}"
     except DockworkError as exc:
         return render(exc)
 
 
-def _fail(request: pytest.FixtureRequest, exc: DockworkError) -> None:
-    """One message, no traceback, and the session stops.
+def _fail(request: pytest.FixtureRequest, exc: DockworkError) -> NoReturn:
+    """One message, no traceback, and the session stops. Called outside any ``except``, so
+    no exception chain is shown.
 
     An xdist worker cannot end the session itself (the controller would report an internal
     error): it fails the test at hand with the message alone and asks the controller to
@@ -135,19 +145,36 @@ def _fail(request: pytest.FixtureRequest, exc: DockworkError) -> None:
     """
     message = render(exc)
     if getattr(request.config, "workerinput", None) is None:
-        pytest.exit(message, returncode=exc.exit_code)
+        plugins = request.config.pluginmanager
+        reporter, capture = (
+            plugins.get_plugin("terminalreporter"),
+            plugins.get_plugin("capturemanager"),
+        )
+        if reporter is not None:
+            # the fixture's output is being captured: the message goes to the terminal itself
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                reporter.write_line(message, red=True, bold=True)
+        pytest.exit(
+            "dockwork could not prepare the test servers (the reason is above)", exc.exit_code
+        )
     request.session.shouldstop = message
     pytest.fail(message, pytrace=False)
+
+
+def _or_fail(request: pytest.FixtureRequest, action: Callable[[], T]) -> T:
+    """``action()``, or :func:`_fail` with its error."""
+    try:
+        return action()
+    except DockworkError as exc:
+        error = exc
+    _fail(request, error)
 
 
 @pytest.fixture(scope="session")
 def dockwork_servers(request: pytest.FixtureRequest) -> Servers:
     """The run's PostgreSQL and Redis servers (admin URLs), started on first use."""
-    try:
-        return request.config.stash[RUN].servers(_project(request.config))
-    except DockworkError as exc:
-        _fail(request, exc)
-        raise  # pragma: no cover - pytest.exit raises
+    run = request.config.stash[RUN]
+    return _or_fail(request, lambda: run.servers(_project(request.config)))
 
 
 def _worker_id(request: pytest.FixtureRequest) -> str:
@@ -176,7 +203,7 @@ def dockwork_database_url(
         _fail(request, _not_asked("a PostgreSQL database", "postgres"))
         return
     run = request.config.stash[RUN]
-    inputs = [project.root / p for p in project.template_inputs]
+    inputs = _or_fail(request, project.template_paths)
     # A template keyed by the migrations' content can be shared across runs: a warm run
     # with reused containers skips migrating. Per-worker clones are always this run's own.
     template = f"dw_tpl_{testdb.fingerprint(inputs)}"
@@ -188,11 +215,8 @@ def dockwork_database_url(
         project.database_scheme,
     )
     name = f"dw_{run.id}_{_worker_id(request)}".lower().replace("-", "_")
-    try:
-        testdb.ensure_template(admin, spec)
-        testdb.clone(admin, template, name)
-    except DockworkError as exc:
-        _fail(request, exc)
+    _or_fail(request, lambda: testdb.ensure_template(admin, spec))
+    _or_fail(request, lambda: testdb.clone(admin, template, name))
     yield urls.with_scheme(urls.with_database(admin, name), project.database_scheme)
     testdb.drop(admin, name)
 
@@ -207,9 +231,6 @@ def dockwork_redis_url(request: pytest.FixtureRequest, dockwork_servers: Servers
         return
     owner = f"{request.config.stash[RUN].id}-{_worker_id(request)}"
     claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner)
-    try:
-        url = claim.acquire()
-    except DockworkError as exc:
-        _fail(request, exc)
+    url = _or_fail(request, claim.acquire)
     yield url
     claim.release()

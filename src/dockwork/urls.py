@@ -27,14 +27,17 @@ def mask(url: str) -> str:
 
 
 def mask_text(text: str, *urls: str | None) -> str:
-    """``text`` with each of ``urls`` (and its password) replaced by the masked form."""
+    """``text`` with each of ``urls`` (and any ``user:password@`` of theirs, which is how a
+    URL's credentials appear in other forms) masked. The bare password is not searched for:
+    a short one would turn every word containing it into a give-away."""
     for url in urls:
         if not url:
             continue
         text = text.replace(url, mask(url))
-        password = urlsplit(url).password
-        if password:
-            text = text.replace(password, MASK)
+        parts = urlsplit(url)
+        if parts.password:
+            userinfo = f"{parts.username or ''}:{parts.password}@"
+            text = text.replace(userinfo, f"{parts.username or ''}:{MASK}@")
     return text
 
 

@@ -108,6 +108,10 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
             "command -v uv gcc cc pip-compile; ls -d /root/.cache/uv 2>/dev/null; true",
         )
         assert tools.stdout.strip() == "", f"runtime stage carries build tools: {tools.stdout}"
+        names = ("dockwork", "invoke", "docker", "nox", "pytest")
+        probe = f"import importlib.util as u; print([m for m in {names!r} if u.find_spec(m)])"
+        toolkit = stack.compose("exec", "-T", "app", "python", "-c", probe).stdout.strip()
+        assert toolkit == "[]", f"the production image carries the toolkit: {toolkit}"
         # SIGTERM: uvicorn finishes and exits 0 within the grace period (not killed: 137)
         assert stack.compose("stop", "app", "worker").returncode == 0
         for service in ("app", "worker"):
@@ -160,7 +164,7 @@ def test_source_only_change_keeps_the_dependency_layer_cached(stack: Stack) -> N
     steps = re.findall(r"^#(\d+) \[[^\]]*\] (.+)$", log, re.MULTILINE)
     cached = set(re.findall(r"^#(\d+) CACHED$", log, re.MULTILINE))
     by_text = {text: num for num, text in steps}
-    deps = [n for t, n in by_text.items() if "uv sync --locked --no-dev --no-install-project" in t]
+    deps = [n for t, n in by_text.items() if "uv sync --locked --only-group app" in t]
     app = [n for t, n in by_text.items() if t.startswith("COPY src/app")]
     assert deps, log
     assert app, log

@@ -15,11 +15,33 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from dockwork.testservers.docker import LABEL, DockerBackend, docker_available
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
+#: project names this suite's tests give their own test servers (one name per test)
+SUITE_PROJECTS = ("dwprov", "appredis", "probe", "dockwork-health-test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_leftovers_of_killed_runs_of_this_suite() -> None:
+    """Tests give their servers project names of their own, which no later run reuses: a
+    run of this suite killed mid-test leaves containers nobody's next run would reap. Remove
+    those whose owner is verifiably gone (never a live run's), as dockwork itself does."""
+    if docker_available() is not None:
+        return
+    import docker  # noqa: PLC0415
+
+    client = docker.from_env()
+    try:
+        found = client.containers.list(all=True, filters={"label": f"{LABEL}.role=test-server"})
+        projects = {c.labels.get(f"{LABEL}.project", "") for c in found}
+        for project in sorted(p for p in projects if p.startswith(SUITE_PROJECTS)):
+            DockerBackend(project, [], client=client).reap_orphans()
+    finally:
+        client.close()
 
 
 @pytest.fixture

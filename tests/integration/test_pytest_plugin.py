@@ -34,6 +34,7 @@ version = "0"
 [tool.dockwork]
 migrate_command = ["python", "migrate.py"]
 template_inputs = ["migrate.py"]
+test_services = ["postgres", "redis"]
 """
 
 MIGRATE = """

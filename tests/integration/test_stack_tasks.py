@@ -165,6 +165,7 @@ def test_env_file_only_in_development_and_private(tiny: Tiny) -> None:
     assert "required variable APP_SECRET is missing a value" in output, "Compose's own message"
     assert "dockwork: APP_SECRET has no value" in output
     assert "never fills in development values" in output
+    assert "failed with exit code" not in output, "Compose's line and dockwork's, no raw dump"
     assert not (tiny.root / ".env").exists(), "no development credentials on a production run"
     assert tiny.containers() == [], "nothing was started"
 
@@ -237,6 +238,9 @@ def test_signals_reach_compose_and_set_the_exit_code(tiny: Tiny, signum: int, co
             proc.kill()
     assert proc.returncode == code, output
     assert not Path(f"/proc/{child}").exists(), "docker compose got the signal and ended"
+    if signum != signal.SIGINT:  # a Ctrl-C in a terminal speaks for itself
+        assert f"dockwork: stopped by {signal.Signals(signum).name} while `docker compose" in output
+        assert "`inv down` stops it" in output
     assert took < 30, "inv did not wait out the health deadline"
     assert "Traceback" not in output
 

@@ -55,3 +55,38 @@ def test_compose_v2_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         pytest.skip("needs a reachable engine to get past the engine check")
     with pytest.raises(EngineError, match="Docker Compose v2"):
         check_engine()
+
+
+def test_addresses_for_local_and_remote_engines(tmp_path: Path) -> None:
+    from dockwork.config import load_config  # noqa: PLC0415
+    from dockwork.errors import ProvisionError  # noqa: PLC0415
+    from dockwork.testservers.discovery import addresses  # noqa: PLC0415
+
+    (tmp_path / "pyproject.toml").write_text("[tool.dockwork]\n")
+    local = load_config(tmp_path, environ={}, require_compose_files=False)
+    assert addresses(local, None, None) == ("127.0.0.1", "127.0.0.1")
+    with pytest.raises(ProvisionError, match=r"DOCKWORK_TEST_BIND=0\.0\.0\.0") as excinfo:
+        addresses(local, "tcp://docker:2375", "docker")
+    assert "runs on another machine (docker)" in excinfo.value.message
+    wide = load_config(
+        tmp_path, environ={"DOCKWORK_TEST_BIND": "0.0.0.0"}, require_compose_files=False
+    )
+    assert addresses(wide, "tcp://docker:2375", "docker") == ("0.0.0.0", "docker")
+    assert addresses(wide, None, None) == ("0.0.0.0", "127.0.0.1")
+    pinned = load_config(
+        tmp_path, environ={"DOCKWORK_TEST_BIND": "10.1.2.3"}, require_compose_files=False
+    )
+    assert addresses(pinned, "tcp://docker:2375", "docker") == ("10.1.2.3", "10.1.2.3")
+
+
+def test_an_address_of_this_machine_is_not_remote() -> None:
+    from dockwork.engine import remote_host  # noqa: PLC0415
+
+    assert remote_host("unix:///var/run/docker.sock") is None
+    assert remote_host("tcp://127.0.0.1:2375") is None
+    assert remote_host("tcp://localhost:2375") is None
+    assert (
+        remote_host("tcp://192.0.2.254:2375") == "192.0.2.254"
+        or remote_host("tcp://192.0.2.254:2375") is None
+    )  # TEST-NET: remote unless this machine happens to own it
+    assert remote_host("ssh://ci@203.0.113.9") == "203.0.113.9"

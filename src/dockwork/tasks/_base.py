@@ -15,7 +15,7 @@ from dockwork import envfile
 from dockwork.compose import Compose
 from dockwork.config import Config, load_config
 from dockwork.engine import check_engine
-from dockwork.errors import CommandError, DockworkError, render
+from dockwork.errors import PREFIX, CommandError, DockworkError, render
 from dockwork.tasks import _signals
 
 if TYPE_CHECKING:
@@ -28,9 +28,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def say(message: str) -> None:
-    """A line from dockwork itself (not from a command it runs), on stderr."""
-    print(f"dockwork: {message}", file=sys.stderr, flush=True)
+def say(message: str, *, out: bool = False) -> None:
+    """A line from dockwork itself (not from a command it runs): on stderr, or on stdout
+    (``out``) when it is the task's result."""
+    print(PREFIX + message, file=sys.stdout if out else sys.stderr, flush=True)
 
 
 def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -43,13 +44,19 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
             with _signals.guarded():
                 result = func(*args, **kwargs)
         except CommandError as exc:  # a captured query (`compose ps`, `config`) that failed
-            _explain(f"{exc.stdout}\n{exc.stderr}")
-            raise Exit(render(exc), code=_signals.exit_code() or exc.exit_code) from exc
+            output = f"{exc.stdout}\n{exc.stderr}"
+            hint = _hint(output)
+            if hint is None:
+                raise Exit(render(exc), code=_signals.exit_code() or exc.exit_code) from exc
+            # Compose's own line, then dockwork's one line on the fix
+            cause = next((ln for ln in output.splitlines() if "required variable" in ln), "")
+            raise Exit(f"{cause.strip()}\n{PREFIX}{hint}", code=exc.exit_code) from exc
         except DockworkError as exc:
             raise Exit(render(exc), code=_signals.exit_code() or exc.exit_code) from exc
         except (KeyboardInterrupt, _signals.Interrupted) as exc:
             if not _signals.received:
                 _signals.received.append(signal.SIGINT)  # a Ctrl-C outside any command
+            _say_interrupted()
             raise Exit(code=_signals.exit_code()) from exc
         except UnexpectedExit as exc:
             if not _signals.received:
@@ -112,6 +119,7 @@ def run(
     the task was signalled while the command ran (the signal was forwarded to it), the task
     stops here: :class:`~dockwork.tasks._signals.Interrupted` unwinds it.
     """
+    _signals.command = shlex.join(argv)
     try:
         result: Result = c.run(
             shlex.join(argv),
@@ -133,13 +141,31 @@ def run(
     return result
 
 
-def _explain(output: str) -> None:
+def _hint(output: str) -> str | None:
     """One line on how to fix a failure dockwork recognises in a command's output."""
     if "required variable" not in output:
-        return
-    hint = envfile.missing_variable_hint(output, load_config())
+        return None
+    return envfile.missing_variable_hint(output, load_config())
+
+
+def _explain(output: str) -> None:
+    hint = _hint(output)
     if hint:
         say(hint)
+
+
+def _say_interrupted() -> None:
+    """After SIGTERM or SIGHUP (a cancelled job, a closed terminal): what may be half done.
+    A Ctrl-C in a terminal speaks for itself."""
+    signum = _signals.received[0]
+    if signum == signal.SIGINT:
+        return
+    name = signal.Signals(signum).name
+    doing = f" while `{_signals.command}` ran (it got the signal too)" if _signals.command else ""
+    say(
+        f"stopped by {name}{doing}. What it had started may be half done: `inv ps` shows the "
+        "stack, `inv down` stops it."
+    )
 
 
 def remainder_args(c: Context, argv: Sequence[str] | None = None) -> list[str]:

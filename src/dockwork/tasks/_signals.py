@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 #: signals received during the current task, in order
 received: list[int] = []
+#: the last command the task ran (for the message after a signal)
+command = ""
 
 
 class Interrupted(BaseException):
@@ -85,7 +87,9 @@ class ForwardingLocal(Local):
 @contextlib.contextmanager
 def guarded() -> Iterator[None]:
     """For a task's duration: SIGTERM/SIGHUP raise :class:`Interrupted` (cleanup runs)."""
+    global command  # noqa: PLW0603 - per-task state, reset here
     received.clear()
+    command = ""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

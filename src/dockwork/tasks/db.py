@@ -12,6 +12,7 @@ database as it was.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import re
@@ -26,7 +27,7 @@ from invoke.tasks import task
 
 from dockwork import urls
 from dockwork.errors import DockworkError, UsageError
-from dockwork.tasks._base import clean_errors, host_ids, project, run
+from dockwork.tasks._base import clean_errors, host_ids, project, run, say
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -208,11 +209,11 @@ def revision(c: Context, message: str = "", empty: bool = False) -> None:
     args = ["revision", "-m", message] + ([] if empty else ["--autogenerate"])
     result = _alembic_task(c, *args)
     match = GENERATED.search(result.stdout + result.stderr)
-    if match is None:
-        print(
-            "dockwork: the models match the migrations; nothing was written "
-            "(`--empty` writes a blank revision)."
-        )
+    nothing = (
+        "the models match the migrations; nothing was written (`--empty` writes a blank revision)."
+    )
+    if match is None:  # the project's env.py already skipped the empty revision
+        say(nothing, out=True)
         return
     config, _ = project(engine=False)
     container_path = PurePosixPath(match.group(1))
@@ -220,7 +221,28 @@ def revision(c: Context, message: str = "", empty: bool = False) -> None:
         shown = Path(container_path.relative_to(config.container_workdir))
     except ValueError:
         shown = Path(str(container_path))
-    print(f"dockwork: new migration: {shown}")
+    written = config.root / shown
+    if not empty and written.is_file() and empty_revision(written.read_text()):
+        written.unlink()  # alembic writes one even when autogenerate found no change
+        say(nothing, out=True)
+        return
+    say(f"new migration: {shown}", out=True)
+
+
+def empty_revision(source: str) -> bool:
+    """True when a revision's ``upgrade()`` does nothing (a docstring and ``pass`` at most)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "upgrade":
+            return all(
+                isinstance(stmt, ast.Pass)
+                or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant))
+                for stmt in node.body
+            )
+    return False
 
 
 @task(help={"revision": "target revision (default: head)"})
@@ -292,7 +314,7 @@ def reset(c: Context, yes: bool = False) -> None:
         )
     pg.swap(scratch, old)
     pg.drop(old)
-    print(f"dockwork: {pg.name!r} is now an empty database migrated to head.")
+    say(f"{pg.name!r} is now an empty database migrated to head.", out=True)
 
 
 @task(help={"command": "run one SQL command and exit (psql -c)"})
@@ -332,9 +354,10 @@ def dump(c: Context, file: str = "") -> None:
                 ) from None
         finally:
             partial.unlink(missing_ok=True)
-    print(
-        f"dockwork: wrote {target} ({target.stat().st_size:,} bytes); restore it with "
-        f"`inv db.restore {shlex.quote(str(target))}`."
+    say(
+        f"wrote {target} ({target.stat().st_size:,} bytes); restore it with "
+        f"`inv db.restore {shlex.quote(str(target))}`.",
+        out=True,
     )
 
 
@@ -390,7 +413,7 @@ def restore(c: Context, file: str, force: bool = False, keep_old: bool = False) 
     pg.swap(scratch, old)
     if keep_old:
         pg.reopen(old)
-        print(f"dockwork: restored {source} into {pg.name!r}; the previous one is kept as {old!r}.")
+        say(f"restored {source} into {pg.name!r}; the previous one is kept as {old!r}.", out=True)
     else:
         pg.drop(old)
-        print(f"dockwork: restored {source} into {pg.name!r}.")
+        say(f"restored {source} into {pg.name!r}.", out=True)

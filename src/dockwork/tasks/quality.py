@@ -1,25 +1,30 @@
-"""The quality loop, in the app's dev image: format, lint, typecheck, test; and `inv ci`.
+"""The quality loop: format, lint, typecheck, test; and `inv ci`.
 
-Containers run as the host uid/gid, so files the tools rewrite stay yours. ``--local``
-runs the same tools on the host through uv instead.
+Each tool runs where it is: in the app's (dev) image when the image has it, as the host
+uid/gid so files the tools rewrite stay yours; otherwise on the host through uv. The task
+says which. ``--local`` always runs on the host. What an image carries is asked once per
+image id (a cache under ``~/.cache/dockwork``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 from typing import TYPE_CHECKING
 
-from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork import urls
-from dockwork.errors import UsageError
+from dockwork import runner, urls
+from dockwork.config import cache_dir
+from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import (
     clean_errors,
     host_ids,
     project,
     remainder_args,
     run,
+    say,
 )
 
 if TYPE_CHECKING:
@@ -36,22 +41,61 @@ TYPECHECK = (("mypy",),)
 LOCAL_HELP = "run on the host through uv instead of in the dev container"
 
 
+TOOLS = ("ruff", "mypy", "pytest")
+
+
+def image_tools(c: Context, compose: Compose, config: Config) -> set[str]:
+    """Which of :data:`TOOLS` the app service's image has on its PATH (built if missing)."""
+    resolved = compose.resolved()["services"][config.app_service]
+    image = str(resolved.get("image") or f"{config.project_name}-{config.app_service}")
+    inspect = ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+    found = runner.run(inspect, check=False)
+    if not found.ok:
+        run(c, compose.build([config.app_service]), pty=False)
+        found = runner.run(inspect)
+    image_id = found.stdout.strip().removeprefix("sha256:")
+    cached = cache_dir() / "tools" / f"{image_id[:24]}.json"
+    try:
+        return set(json.loads(cached.read_text()))
+    except (OSError, ValueError):
+        pass
+    script = " ".join(f"command -v {t} >/dev/null && echo {t};" for t in TOOLS)
+    argv = ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script]
+    tools = set(runner.run(argv, check=False).stdout.split()) & set(TOOLS)
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(sorted(tools)))
+    return tools
+
+
+def _where(c: Context, compose: Compose, config: Config, tool: str) -> bool:
+    """True (and says so) when ``tool`` runs in the app image; False: on the host."""
+    if tool in image_tools(c, compose, config):
+        say(f"{tool} runs in the {config.app_service!r} image (as {host_ids() or 'you'}).")
+        return True
+    say(
+        f"{tool} is not in the {config.app_service!r} image; running it on the host through uv "
+        "(add it to the image to run it there)."
+    )
+    return False
+
+
 def _tool(c: Context, commands: Sequence[Sequence[str]], *, local: bool) -> None:
-    """Run each command in the dev container (or locally); all run, the first failure wins."""
+    """Run each command where its tool is; all run, the first failure wins."""
     failed: list[tuple[str, int]] = []
-    if local:
-        argvs = [["uv", "run", "--", *cmd] for cmd in commands]
-    else:
-        config, compose = project()
+    config, compose = project()
+    if not local and _where(c, compose, config, commands[0][0]):
         argvs = [_in_dev(compose, config, cmd, deps=False) for cmd in commands]
+    else:
+        argvs = [["uv", "run", "--", *cmd] for cmd in commands]
     for argv in argvs:
         result = run(c, argv, pty=False, warn=True)
         if not result.ok:
             failed.append((shlex.join(argv), result.exited))
     if failed:
-        raise Exit(
-            "dockwork: failed: " + "; ".join(f"`{cmd}` (exit {code})" for cmd, code in failed),
-            code=failed[0][1],
+        raise DockworkError(
+            "failed: " + "; ".join(f"`{cmd}` (exit {code})" for cmd, code in failed),
+            exit_code=failed[0][1],
         )
 
 
@@ -120,10 +164,10 @@ def test_server_urls(compose: Compose, config: Config) -> dict[str, str]:
 def test(c: Context, local: bool = False) -> None:  # noqa: PT028 - a task, not a test
     """Run pytest in the dev container against test databases on the stack (`-- ARGS`)."""
     args = remainder_args(c)
-    if local:
+    config, compose = project()
+    if local or not _where(c, compose, config, "pytest"):
         run(c, ["uv", "run", "--", "pytest", *args])
         return
-    config, compose = project()
     names = test_server_urls(compose, config)
     # the app's own variables are emptied in the test container: code that reads them
     # directly fails loudly instead of writing to the dev database

@@ -55,7 +55,7 @@ def _print_endpoints(compose: Compose, config: Config) -> None:
             for published, target, url in s.publishers:
                 if published:
                     host = "127.0.0.1" if url in {"", "0.0.0.0", "::"} else url  # noqa: S104
-                    print(f"dockwork: {s.service} → http://{host}:{published} (port {target})")
+                    say(f"{s.service} → http://{host}:{published} (port {target})", out=True)
                     return
 
 
@@ -75,7 +75,7 @@ def dev(c: Context, follow: bool = True, build: bool = True) -> None:
     _print_endpoints(compose, config)
     if not follow:
         return
-    print("dockwork: following logs; Ctrl-C stops following, the stack keeps running.")
+    say("following logs; Ctrl-C stops following, the stack keeps running.", out=True)
     try:
         result = run(c, compose.logs(follow=True, tail=20), warn=True)
     except (KeyboardInterrupt, Interrupted):

@@ -57,10 +57,9 @@ def _external(config: Config) -> ExternalBackend | None:
     )
 
 
-def _addresses(config: Config) -> tuple[str, str]:
-    """Where containers publish their ports, and where this process reaches them."""
-    docker_host = os.environ.get("DOCKER_HOST")
-    remote = engine.remote_host(docker_host)
+def addresses(config: Config, docker_host: str | None, remote: str | None) -> tuple[str, str]:
+    """Where containers publish their ports, and where this process reaches them, for an
+    engine at ``docker_host`` (``remote``: its host, when that is another machine)."""
     bind = config.test_bind
     if remote and (bind.startswith("127.") or bind in {"localhost", "::1"}):
         raise ProvisionError(
@@ -89,9 +88,10 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
             "this project's tests use no servers (test_services is empty), yet a test asked "
             'for one. Add "postgres" or "redis" to test_services in [tool.dockwork].'
         )
-    bind, host = _addresses(config)
+    docker_host = os.environ.get("DOCKER_HOST")
 
     def backend(client: DockerClient | None = None) -> DockerBackend:
+        bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
         return DockerBackend(
             config.project_name,
             needed,
@@ -110,9 +110,14 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
             return cached
     client, reason = connect()
     if client is not None:
-        return backend(client)
+        try:
+            return backend(client)  # the engine answered: now, is it where we can reach?
+        except ProvisionError:
+            client.close()
+            raise
+    where = f" at {docker_host}" if docker_host else ""
     raise ProvisionError(
-        f"no test servers: no Docker engine answers ({reason}) and dockwork's settings name "
+        f"no test servers: no Docker engine answers{where} ({reason}) and dockwork's settings name "
         "no servers. Start Docker (or point DOCKER_HOST at an engine), or set "
         "DOCKWORK_TEST_DATABASE_URL / DOCKWORK_TEST_REDIS_URL to a PostgreSQL and a Redis you "
         "run for tests (never your app's own)."

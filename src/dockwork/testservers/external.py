@@ -8,7 +8,7 @@ may name real data, and the tests write to the servers they get.
 from __future__ import annotations
 
 from dockwork import urls
-from dockwork.errors import ProvisionError
+from dockwork.errors import ProvisionError, describe
 from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
 
@@ -27,22 +27,28 @@ class ExternalBackend:
         self.redis_url = redis_url
 
     def start(self) -> Servers:
-        """Check each answers a real query, then hand them out."""
-        probes = {}
-        if self.database_url:
-            probes["postgres"] = readiness.postgres_probe(self.database_url)
-        if self.redis_url:
-            probes["redis"] = readiness.redis_probe(self.redis_url)
-        try:
-            readiness.wait_all(probes, timeout=TIMEOUT)
-        except readiness.NotReadyError as exc:
-            url = self.database_url if exc.service == "postgres" else self.redis_url
-            cause = urls.mask_text(str(exc.last_error or "no answer"), url)
+        """Check each answers a real query, then hand them out (or say which do not)."""
+        given = {"postgres": self.database_url, "redis": self.redis_url}
+        probes = {
+            kind: (readiness.postgres_probe if kind == "postgres" else readiness.redis_probe)(url)
+            for kind, url in given.items()
+            if url
+        }
+        failed = readiness.failures(probes, timeout=TIMEOUT)
+        if failed:
+            lines = []
+            for kind, error in failed.items():
+                url = given[kind] or ""
+                cause = describe(error.last_error) if error.last_error else "no answer"
+                lines.append(
+                    f"the test {kind} server named by {SETTINGS[kind]} ({urls.mask(url)}) did "
+                    f"not answer within {TIMEOUT:g}s ({urls.mask_text(cause, url)})"
+                )
+            names = " / ".join(SETTINGS[kind] for kind in failed)
             raise ProvisionError(
-                f"the test {exc.service} server named by {SETTINGS[exc.service]} "
-                f"({urls.mask(url or '')}) did not answer within {TIMEOUT:g}s ({cause}). Start "
-                f"it, fix {SETTINGS[exc.service]}, or unset it to let dockwork start one."
-            ) from exc
+                "; ".join(lines) + f". Start the server(s), fix {names}, or unset them to let "
+                "dockwork start its own."
+            )
         return Servers(self.name, self.database_url, self.redis_url, owned=False)
 
     def stop(self) -> None:

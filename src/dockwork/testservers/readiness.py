@@ -102,11 +102,24 @@ def wait_until_ready(
         delay = min(delay * 1.5, max_interval)
 
 
-def wait_all(probes: Mapping[str, Probe], *, timeout: float) -> dict[str, float]:
-    """Wait for every probe concurrently; the first failure is raised after all finish."""
+def failures(probes: Mapping[str, Probe], *, timeout: float) -> dict[str, NotReadyError]:
+    """Wait for every probe concurrently; the ones that never answered, by name."""
+
+    def one(name: str, probe: Probe) -> NotReadyError | None:
+        try:
+            wait_until_ready(name, probe, timeout=timeout)
+        except NotReadyError as exc:
+            return exc
+        return None
+
     with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
-        futures = {
-            name: pool.submit(wait_until_ready, name, probe, timeout=timeout)
-            for name, probe in probes.items()
-        }
-        return {name: f.result() for name, f in futures.items()}
+        futures = {name: pool.submit(one, name, probe) for name, probe in probes.items()}
+        outcomes = {name: f.result() for name, f in futures.items()}
+    return {name: error for name, error in outcomes.items() if error is not None}
+
+
+def wait_all(probes: Mapping[str, Probe], *, timeout: float) -> None:
+    """Wait for every probe concurrently; the first failure is raised after all finish."""
+    failed = failures(probes, timeout=timeout)
+    if failed:
+        raise next(iter(failed.values()))

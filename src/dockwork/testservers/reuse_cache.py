@@ -14,16 +14,11 @@ import tempfile
 from pathlib import Path
 
 from dockwork import urls
+from dockwork.config import cache_dir
 from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
 
 CLUSTER_NAME = "dockwork-test"
-
-
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/dockwork`` (default ``~/.cache/dockwork``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "dockwork"
 
 
 def _path(key: str) -> Path:

@@ -1,0 +1,134 @@
+"""What dockwork infers about a project it is adopted by: from its compose files, its
+migration command and the revisions alembic writes."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from dockwork.config import load_config
+from dockwork.errors import ConfigError
+from dockwork.scaffold import infer, render_table
+from dockwork.tasks.db import empty_revision
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FOREIGN = {
+    "services": {
+        "postgres": {
+            "image": "${PG_IMAGE:-postgres:16}",
+            "environment": ["POSTGRES_PASSWORD=${PGPASS:?set it}"],
+        },
+        "migrations": {"build": {"context": "."}, "command": ["alembic", "upgrade", "head"]},
+        "web": {
+            "build": {"context": "."},
+            "ports": ["${WEB_PORT:-5000}:5000"],
+            "environment": ["SQLALCHEMY_URL=postgresql+psycopg://u:${PGPASS:?set it}@postgres/db"],
+            "depends_on": {"migrations": {"condition": "service_completed_successfully"}},
+        },
+    }
+}
+
+
+def test_a_foreign_project_is_read_from_its_compose_files(tmp_path: Path) -> None:
+    (tmp_path / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n")
+    (tmp_path / "migrations").mkdir()
+    raw = "services:\n  postgres:\n    environment: {POSTGRES_PASSWORD: ${PGPASS:?set it}}\n"
+    found = infer(tmp_path, FOREIGN, raw + "  x: $${NOT_A_VARIABLE} ${WITH_DEFAULT:-1}\n")
+    assert found.settings == {
+        "db_service": "postgres",
+        "app_service": "web",
+        "test_services": ["postgres"],
+        "migrate_service": "migrations",
+        "migrate_command": ["alembic", "upgrade", "head"],
+        "alembic_command": ["alembic"],
+        "template_inputs": ["migrations"],
+        "database_url_env": "SQLALCHEMY_URL",
+        "database_scheme": "postgresql+psycopg",
+    }
+    assert found.required_variables == ["PGPASS"]
+    assert found.missing == {}
+    table = render_table(("compose.yaml", None), found)
+    assert 'test_services = ["postgres"]' in table
+    assert "redis" not in table, "no Redis for a project that runs none"
+
+
+def test_what_cannot_be_inferred_is_a_commented_placeholder(tmp_path: Path) -> None:
+    found = infer(tmp_path, {"services": {"thing": {"image": "busybox"}}}, "")
+    table = render_table(("compose.yaml", None), found)
+    assert "# db_service = …  # dockwork init could not tell" in table
+    assert "# migrate_command = …" in table
+    assert set(found.missing) == {"db_service", "app_service", "migrate_command"}
+
+
+def project(tmp_path: Path, table: str, compose: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\n\n[tool.dockwork]\n{table}\n')
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent(compose))
+    return tmp_path
+
+
+def test_test_services_default_to_what_the_compose_files_run(tmp_path: Path) -> None:
+    files = 'compose_files = ["compose.yaml"]'
+    only_pg = project(tmp_path, files, "services:\n  db:\n    image: postgres:17\n")
+    assert load_config(only_pg, environ={}).test_services == ("postgres",)
+    both = (
+        "services:\n  db:\n    image: ${PG:-postgis/postgis:16}\n"
+        "  cache:\n    image: valkey/valkey:8\n"
+    )
+    (tmp_path / "compose.yaml").write_text(both)
+    assert load_config(tmp_path, environ={}).test_services == ("postgres", "redis")
+    explicit = load_config(tmp_path, environ={"DOCKWORK_TEST_SERVICES": "postgres"})
+    assert explicit.test_services == ("postgres",)
+
+
+def test_template_inputs_follow_the_migrate_command(tmp_path: Path) -> None:
+    compose = "services:\n  db:\n    image: postgres:17\n"
+    (tmp_path / "src" / "shop" / "db").mkdir(parents=True)
+    (tmp_path / "src" / "shop" / "db" / "__main__.py").write_text("")
+    table = (
+        'compose_files = ["compose.yaml"]\n'
+        'migrate_command = ["python", "-m", "shop.db", "upgrade", "head"]'
+    )
+    config = load_config(project(tmp_path, table, compose), environ={})
+    assert config.template_inputs == ("src/shop/db",)
+    assert config.template_paths() == [tmp_path.resolve() / "src" / "shop" / "db"]
+
+
+def test_template_inputs_that_match_nothing_name_the_key(tmp_path: Path) -> None:
+    compose = "services:\n  db:\n    image: postgres:17\n"
+    flat = project(tmp_path, 'compose_files = ["compose.yaml"]\ntemplate_inputs = ["src"]', compose)
+    with pytest.raises(ConfigError, match="`template_inputs` names 'src', which match no file"):
+        load_config(flat, environ={}).template_paths()
+    unknown = 'compose_files = ["compose.yaml"]\nmigrate_command = ["./migrate.sh"]'
+    with pytest.raises(ConfigError, match="`template_inputs` is not set"):
+        load_config(project(tmp_path, unknown, compose), environ={}).template_paths()
+
+
+NO_CHANGE = '''"""x
+
+Revision ID: abc
+"""
+from alembic import op
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    # ### commands auto generated by Alembic - please adjust! ###
+    pass
+    # ### end Alembic commands ###
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def test_an_autogenerated_revision_without_changes_is_recognised() -> None:
+    assert empty_revision(NO_CHANGE)
+    changed = NO_CHANGE.replace(
+        "    pass\n    # ### end", "    op.add_column('t', None)\n    # ### end"
+    )
+    assert not empty_revision(changed)
+    assert not empty_revision("def upgrade(:\n")
