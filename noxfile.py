@@ -16,6 +16,10 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 # a second nox run of this checkout gets environments of its own instead of deleting ours
 nox.options.envdir = noxtools.envdir()
+# independent sessions side by side, one per core (each one's output is printed as a block
+# when it ends; the summary gives each session's duration); `nox -j 1` runs one at a time
+nox.options.parallel = "auto"
+nox.options.allow_parallel = True
 nox.options.sessions = [
     "lint",
     "typecheck",
@@ -60,7 +64,8 @@ def compose(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests against real PostgreSQL and Redis containers."""
     noxtools.sync(session)
-    session.run(*noxtools.pytest_args(load_config(), session.posargs, "not e2e", "not clones"))
+    args = ["-n", "auto", *session.posargs]
+    session.run(*noxtools.pytest_args(load_config(), args, "not e2e", "not clones"))
 
 
 @nox.session
@@ -76,7 +81,8 @@ def migrations(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """The whole Compose stack under its own project name and ephemeral ports, torn down after."""
     noxtools.sync(session)
-    args = [*session.posargs, "tests/e2e"]
+    # a module's tests share a stack: they stay on one worker (loadfile); images are built once
+    args = ["-n", "auto", "--dist", "loadfile", *session.posargs, "tests/e2e"]
     session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones"))
 
 

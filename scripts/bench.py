@@ -1,19 +1,28 @@
-"""Benchmark: what getting PostgreSQL + Redis ready costs a test session, per tool.
+"""Benchmark: the loops people wait on, each beside its reference, measured in one run.
 
-Each tool runs as a whole ``pytest`` process over a one-test project that needs a
-PostgreSQL (``SELECT 1``) and a Redis (``PING``), on the same images (POSTGRES_IMAGE,
-REDIS_IMAGE); a project without services is the baseline. Runs are interleaved round by
-round so drift hits every tool alike; the figure is median(tool) - median(baseline).
-Then, on one running server: a per-worker database cloned from the migrated template vs
-running the migrations into an empty database.
+1. Test servers: what getting PostgreSQL + Redis ready costs a pytest session. Each tool
+   runs as a whole ``pytest`` process over a one-test project that asks for both servers,
+   on the same images (POSTGRES_IMAGE, REDIS_IMAGE). The baseline is a bare session that
+   loads no server plugin and imports no client library (``-p no:dockwork``): what a
+   user's wall clock sees without servers. Runs are interleaved round by round, so drift
+   hits every tool alike; a tool's figure is median(tool) - median(baseline), and its ratio
+   is against pytest-databases. Cold = new containers (dockwork's baked image is made once,
+   before the rounds, like the images themselves); warm = reused ones.
+2. A per-worker database: cloned from the migrated template vs running the migrations.
+3. The stack, in a copy of the checkout under its own project name and ports, images
+   built first: ``inv up`` to healthy on a warm machine (images built, volumes present)
+   beside raw ``docker compose up --detach --wait``, with the floors (the database ready
+   alone, the migrations alone, the app ready alone); ``inv test -- tests/unit`` beside
+   the same pytest run with ``docker compose exec`` in the running app container.
 
 Prints figures and ratios; asserts nothing about time (shared, noisy machines).
-Run: ``uv run nox -s bench`` (or ``-- --rounds 7``).
+Run: ``uv run nox -s bench`` (``-- --rounds 7``, ``-- --only servers``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -21,38 +30,34 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 from dockwork import testdb, urls  # noqa: E402
 from dockwork.config import load_config  # noqa: E402
 from dockwork.testservers.containers import postgres_spec  # noqa: E402
 from dockwork.testservers.docker import LABEL, DockerBackend  # noqa: E402
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
 PG_IMAGE = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or "redis:7"
-
-QUERY = """
-import psycopg, redis
-
-def check(pg_url, redis_url):
-    with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT 1").fetchone() == (1,)
-    assert redis.Redis.from_url(redis_url).ping()
-"""
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
 
 PROJECTS: dict[str, dict[str, str]] = {
-    # imports the same client libraries, so only the services' cost remains
-    "baseline": {
-        "test_x.py": QUERY + "\n\ndef test_x():\n    assert check\n",
-    },
+    "baseline": {"test_x.py": "def test_x():\n    pass\n"},
     "dockwork": {
-        "test_x.py": QUERY
-        + textwrap.dedent("""
+        "pyproject.toml": '[tool.dockwork]\ntest_services = ["postgres", "redis"]\n',
+        "test_x.py": textwrap.dedent("""
             def test_x(dockwork_servers):
-                check(dockwork_servers.database_url, dockwork_servers.redis_url)
+                assert dockwork_servers.database_url and dockwork_servers.redis_url
             """),
     },
     "pytest-databases": {
@@ -68,12 +73,9 @@ PROJECTS: dict[str, dict[str, str]] = {
             def redis_image():
                 return {REDIS_IMAGE!r}
             """),
-        "test_x.py": QUERY
-        + textwrap.dedent("""
+        "test_x.py": textwrap.dedent("""
             def test_x(postgres_service, redis_service):
-                pg = postgres_service
-                check(f"postgresql://{pg.user}:{pg.password}@{pg.host}:{pg.port}/{pg.database}",
-                      f"redis://{redis_service.host}:{redis_service.port}/0")
+                assert postgres_service.port and redis_service.port
             """),
     },
     "testcontainers": {
@@ -83,65 +85,71 @@ PROJECTS: dict[str, dict[str, str]] = {
             from testcontainers.redis import RedisContainer
 
             @pytest.fixture(scope="session")
-            def services():
+            def servers():
                 with PostgresContainer({PG_IMAGE!r}, driver=None) as pg, \\
                         RedisContainer({REDIS_IMAGE!r}) as rd:
-                    yield pg.get_connection_url(), (
-                        f"redis://{{rd.get_container_host_ip()}}:{{rd.get_exposed_port(6379)}}/0")
+                    yield pg.get_exposed_port(5432), rd.get_exposed_port(6379)
             """),
-        "test_x.py": QUERY
-        + textwrap.dedent("""
-            def test_x(services):
-                check(*services)
-            """),
+        "test_x.py": "def test_x(servers):\n    assert all(servers)\n",
     },
+}
+TOOLS = {
+    # name: (project, extra pytest args, extra environment)
+    "baseline": ("baseline", ["-p", "no:dockwork"], {}),
+    "dockwork cold": ("dockwork", [], {}),
+    "dockwork warm": ("dockwork", [], {"DOCKWORK_REUSE": "1"}),
+    "pytest-databases": ("pytest-databases", ["-p", "no:dockwork"], {}),
+    "testcontainers": ("testcontainers", ["-p", "no:dockwork"], {}),
 }
 
 
-def write_projects(base: Path) -> dict[str, Path]:
-    paths = {}
-    for name, files in PROJECTS.items():
-        root = base / name
-        root.mkdir()
-        (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0"\n')
-        for filename, text in files.items():
-            (root / filename).write_text(text)
-        paths[name] = root
-    return paths
-
-
-def env_for(tool: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without anything that would hand a run ready-made servers."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL"} and not k.startswith(("DOCKWORK_", "PYTEST_"))
     }
     env["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # its reaper image cannot be pulled offline
-    if tool == "dockwork warm":
-        env["DOCKWORK_REUSE"] = "1"
-    return env
+    return env | extra
 
 
-def time_run(root: Path, env: dict[str, str]) -> float | str:
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Seconds a whole command takes; a failure stops the benchmark, saying why."""
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        lines = (proc.stdout + proc.stderr).strip().splitlines()
-        errors = [ln for ln in lines if "Error" in ln or "error" in ln]
-        return (errors or lines or ["failed"])[-1][:160]
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise SystemExit(f"bench: `{' '.join(argv)}` failed in {cwd}:\n{tail}")
     return elapsed
 
 
-def remove_reused(project: str) -> None:
+def interleaved(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Each run once per round, in turn; one warm-up round first (not counted)."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds + 1):
+        for name, run in runs.items():
+            figure = run()
+            if r:
+                samples[name].append(figure)
+        if r:
+            print(f"  round {r}/{rounds}", file=sys.stderr, flush=True)
+    return samples
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def remove_reused() -> None:
     out = subprocess.run(
         [
             "docker",
             "ps",
             "-aq",
             "--filter",
-            f"label={LABEL}.project={project}",
+            f"label={LABEL}.project=dockwork",
             "--filter",
             f"label={LABEL}.reuse=1",
         ],
@@ -153,34 +161,28 @@ def remove_reused(project: str) -> None:
         subprocess.run(["docker", "rm", "-f", *out], capture_output=True, check=True)
 
 
-def session_overheads(rounds: int) -> dict[str, list[float] | str]:
-    tools = ["baseline", "dockwork cold", "dockwork warm", "pytest-databases", "testcontainers"]
-    results: dict[str, list[float] | str] = {t: [] for t in tools}
+def server_sessions(rounds: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="dockwork-bench-") as tmp:
-        paths = write_projects(Path(tmp))
-        paths["dockwork cold"] = paths["dockwork warm"] = paths["dockwork"]
-        remove_reused("dockwork")
+        roots = {}
+        for name, files in PROJECTS.items():
+            root = Path(tmp) / name
+            root.mkdir()
+            (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0"\n')
+            for filename, text in files.items():
+                path = root / filename
+                path.write_text(path.read_text() + "\n" + text if path.exists() else text)
+            roots[name] = root
+        remove_reused()
+        runs = {
+            tool: (
+                lambda p=project, a=args, e=extra: timed([*PYTEST, *a], roots[p], clean_env(**e))
+            )
+            for tool, (project, args, extra) in TOOLS.items()
+        }
         try:
-            # warm-up: images in the page cache; the reused containers created (not counted)
-            for tool in tools:
-                time_run(paths[tool], env_for(tool))
-            for r in range(rounds):
-                for tool in tools:
-                    if isinstance(results[tool], str):
-                        continue
-                    figure = time_run(paths[tool], env_for(tool))
-                    if isinstance(figure, str):
-                        results[tool] = f"failed: {figure}"
-                    else:
-                        results[tool].append(figure)  # type: ignore[union-attr]
-                print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
+            return interleaved(rounds, runs)
         finally:
-            remove_reused("dockwork")
-    return results
-
-
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+            remove_reused()
 
 
 def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
@@ -189,8 +191,7 @@ def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
     admin = backend.start().database_url
     assert admin is not None
     try:
-        inputs = config.template_paths()
-        template = f"dw_tpl_{testdb.fingerprint(inputs)}"
+        template = f"dw_tpl_{testdb.fingerprint(config.template_paths())}"
         testdb.ensure_template(admin, testdb.TemplateSpec(template, config.migrate_command, ROOT))
         clones, migrations = [], []
         for i in range(rounds):
@@ -198,77 +199,203 @@ def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
             name = f"bench_migrate_{i}"
             t0 = time.perf_counter()
             testdb.create(admin, name)
-            run = subprocess.run(
-                [sys.executable, *config.migrate_command[1:]],
-                cwd=ROOT,
-                env={**os.environ, "DATABASE_URL": urls.with_database(admin, name)},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            env = {**os.environ, "DATABASE_URL": urls.with_database(admin, name)}
+            argv = [sys.executable, *config.migrate_command[1:]]
+            subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)
             migrations.append(time.perf_counter() - t0)
-            if run.returncode != 0:
-                raise SystemExit(f"migration failed:\n{run.stderr}")
         return clones, migrations
     finally:
         backend.stop()
 
 
+@dataclass
+class Stack:
+    """A copy of the checkout running as a stack of its own."""
+
+    root: Path
+    env: dict[str, str]
+    name: str
+
+    def compose(self, *args: str) -> list[str]:
+        return ["docker", "compose", "-p", self.name, *args]
+
+    @staticmethod
+    def inv(*args: str) -> list[str]:
+        return [sys.executable, "-m", "invoke", *args]
+
+    def timed(self, argv: list[str]) -> float:
+        return timed(argv, self.root, self.env)
+
+    def run(self, argv: list[str]) -> Callable[[], float]:
+        """A figure: ``argv``'s time, from wherever the stack is."""
+        return lambda: self.timed(argv)
+
+    def from_down(self, *steps: list[str]) -> Callable[[], float]:
+        """A figure: the last step's time, from a stopped stack (volumes kept: warm), after
+        the earlier steps (not timed)."""
+
+        def run() -> float:
+            self.timed(self.compose("down", "--timeout", "5"))
+            for step in steps[:-1]:
+                self.timed(step)
+            return self.timed(steps[-1])
+
+        return run
+
+
+@contextlib.contextmanager
+def stack_copy() -> Iterator[Stack]:
+    """A copy of the checkout as a stack of its own; removed (volumes, images) afterwards."""
+    from tests.e2e.conftest import copy_checkout  # noqa: PLC0415
+
+    name = f"dwbench{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="dockwork-bench-stack-") as tmp:
+        root = Path(tmp) / name
+        root.mkdir()
+        copy_checkout(root)
+        env = clean_env(
+            DOCKWORK_PROJECT_NAME=name,
+            APP_PORT="0",
+            DB_PORT="0",
+            CACHE_PORT="0",
+            APP_IMAGE=f"dockwork-bench-app:{name}",
+            APP_DEV_IMAGE=f"dockwork-bench-app-dev:{name}",
+        )
+        stack = Stack(root, env, name)
+        try:
+            yield stack
+        finally:
+            for argv in (
+                stack.compose("down", "--volumes", "--timeout", "0"),
+                ["docker", "image", "rm", "-f", env["APP_IMAGE"], env["APP_DEV_IMAGE"]],
+            ):
+                subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
+
+
+def stack_loops(rounds: int) -> dict[str, list[float]]:
+    with stack_copy() as stack:
+        print("  building the images and migrating (not timed)", file=sys.stderr, flush=True)
+        stack.timed(stack.inv("up", "--build"))
+        up = interleaved(
+            rounds,
+            {
+                "inv up": stack.from_down(stack.inv("up")),
+                "docker compose up --wait": stack.from_down(
+                    stack.compose("up", "--detach", "--wait")
+                ),
+                "db ready alone": stack.from_down(stack.compose("up", "--detach", "--wait", "db")),
+                "migrations alone": stack.from_down(
+                    stack.compose("up", "--detach", "--wait", "db"),
+                    stack.compose("run", "--rm", "--no-deps", "migrate"),
+                ),
+                "app ready alone": stack.from_down(
+                    stack.compose("up", "--detach", "--wait", "db", "cache"),
+                    stack.compose("up", "--detach", "--wait", "--no-deps", "app"),
+                ),
+            },
+        )
+        stack.timed(stack.inv("up"))
+        tests = ["tests/unit", "-q", "-p", "no:cacheprovider"]
+        loops = interleaved(
+            rounds,
+            {
+                "inv test -- tests/unit": stack.run(stack.inv("test", "--", *tests)),
+                "compose exec pytest tests/unit": stack.run(
+                    stack.compose("exec", "-T", "app", "pytest", *tests)
+                ),
+            },
+        )
+        return up | loops
+
+
 def row(label: str, value: str, ratio: str = "", target: str = "") -> str:
-    return f"| {label:<38} | {value:>12} | {ratio:>12} | {target:<16} |"
+    return f"| {label:<44} | {value:>12} | {ratio:>14} | {target:<22} |"
+
+
+def table_head(title: str, ratio: str) -> None:
+    print()
+    print(title)
+    print(row("", "median", ratio, "target"))
+    print(row("-" * 44, "-" * 12, "-" * 14, "-" * 22))
+
+
+def report_servers(results: dict[str, list[float]]) -> None:
+    base = median_ms(results["baseline"])
+    ref = median_ms(results["pytest-databases"]) - base
+
+    def line(tool: str, target: str = "") -> str:
+        overhead = median_ms(results[tool]) - base
+        return row(tool, f"{overhead:,.0f} ms", f"{overhead / ref:.2f}x", target)
+
+    table_head(
+        "Test servers: PostgreSQL + Redis ready for a pytest session (minus a bare one)",
+        "vs pytest-db",
+    )
+    print(row("bare session (subtracted; no plugin)", f"{base:,.0f} ms"))
+    print(line("dockwork cold", "<= 0.35x"))
+    print(line("dockwork warm", "<= 0.05x"))
+    print(line("pytest-databases", "(reference)"))
+    print(line("testcontainers"))
+
+
+def report_clone(clones: list[float], migrations: list[float]) -> None:
+    clone, migrate = median_ms(clones), median_ms(migrations)
+    table_head("A per-worker database on a running server", "vs migrating")
+    print(
+        row(
+            "CREATE DATABASE … TEMPLATE (clone)",
+            f"{clone:,.1f} ms",
+            f"{clone / migrate:.3f}x",
+            "<= 100 ms",
+        )
+    )
+    print(row("create + run the migrations", f"{migrate:,.1f} ms", "1.000x"))
+
+
+def report_stack(results: dict[str, list[float]], before_up: float) -> None:
+    up = median_ms(results["inv up"])
+    table_head("The stack on a warm machine (images built, volumes present)", "ratio")
+    print(
+        row(
+            "inv up, to healthy", f"{up:,.0f} ms", f"{up / before_up:.2f}x before", "<= 0.5x before"
+        )
+    )
+    raw = median_ms(results["docker compose up --wait"])
+    print(row("docker compose up --detach --wait", f"{raw:,.0f} ms", f"{up / raw:.2f}x (inv/raw)"))
+    for floor in ("db ready alone", "migrations alone", "app ready alone"):
+        print(row(f"  floor: {floor}", f"{median_ms(results[floor]):,.0f} ms"))
+    inv_test = median_ms(results["inv test -- tests/unit"])
+    exec_test = median_ms(results["compose exec pytest tests/unit"])
+    print(row("inv test -- tests/unit (stack up)", f"{inv_test:,.0f} ms"))
+    print(row("docker compose exec app pytest tests/unit", f"{exec_test:,.0f} ms"))
+    print(row("  overhead of inv test", f"{inv_test - exec_test:,.0f} ms", "", "<= 1,500 ms"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="counted runs per tool (default 5)")
-    args = parser.parse_args()
-    print(f"images: {PG_IMAGE}, {REDIS_IMAGE}; {args.rounds} rounds, interleaved", file=sys.stderr)
-
-    results = session_overheads(args.rounds)
-    clones, migrations = clone_vs_migrate(max(args.rounds, 5))
-
-    base = results["baseline"]
-    assert isinstance(base, list)
-    base_ms = median_ms(base)
-    overhead: dict[str, float | str] = {}
-    for tool, samples in results.items():
-        if tool != "baseline":
-            overhead[tool] = samples if isinstance(samples, str) else median_ms(samples) - base_ms
-    ref = overhead["pytest-databases"]
-
-    def ratio(value: float | str, target: str = "") -> tuple[str, str, str]:
-        if isinstance(value, str):
-            return value, "", target
-        r = f"{value / ref:.2f}x" if isinstance(ref, float) and ref > 0 else "n/a"
-        return f"{value:,.0f} ms", r, target
-
-    print()
-    print("Test-session overhead for PostgreSQL + Redis (median wall time minus the baseline)")
-    print(row("tool", "overhead", "vs pytest-db", "target"))
-    print(row("-" * 38, "-" * 12, "-" * 12, "-" * 16))
-    print(row("baseline pytest session (no services)", f"{base_ms:,.0f} ms", "", "(subtracted)"))
-    print(row("dockwork, cold (new containers)", *ratio(overhead["dockwork cold"], "<= 0.5x")))
-    print(row("dockwork, warm (DOCKWORK_REUSE=1)", *ratio(overhead["dockwork warm"], "<= 0.1x")))
-    print(row("pytest-databases", *ratio(overhead["pytest-databases"], "(reference)")))
-    print(row("testcontainers-python", *ratio(overhead["testcontainers"])))
-    print()
-    clone_ms, migrate_ms = median_ms(clones), median_ms(migrations)
-    print("Per-worker database on a running server (median)")
-    print(row("way", "time", "vs migrate", "target"))
-    print(row("-" * 38, "-" * 12, "-" * 12, "-" * 16))
-    print(
-        row(
-            "CREATE DATABASE … TEMPLATE (clone)",
-            f"{clone_ms:,.1f} ms",
-            f"{clone_ms / migrate_ms:.3f}x",
-            "<= 100 ms",
-        )
+    parser.add_argument("--rounds", type=int, default=5, help="counted runs per figure")
+    parser.add_argument("--only", choices=["servers", "clone", "stack"], action="append")
+    parser.add_argument(
+        "--before-up-ms",
+        type=float,
+        default=15_000,
+        help="`inv up` to healthy before the speed work, measured on main (15.0 s)",
     )
-    print(row("create + run the migrations", f"{migrate_ms:,.1f} ms", "1.000x"))
-    for tool, samples in results.items():
-        if isinstance(samples, list) and samples:
-            spread = f"{min(samples) * 1000:,.0f}-{max(samples) * 1000:,.0f} ms"
-            print(f"  {tool}: whole-run min-max {spread} over {len(samples)} runs", file=sys.stderr)
+    args = parser.parse_args()
+    only = set(args.only or ["servers", "clone", "stack"])
+    print(f"images: {PG_IMAGE}, {REDIS_IMAGE}; {args.rounds} rounds, interleaved", file=sys.stderr)
+    servers = server_sessions(args.rounds) if "servers" in only else None
+    clone = clone_vs_migrate(max(args.rounds, 5)) if "clone" in only else None
+    stack = stack_loops(args.rounds) if "stack" in only else None
+    if servers:
+        report_servers(servers)
+    if clone:
+        report_clone(*clone)
+    if stack:
+        report_stack(stack, args.before_up_ms)
+    for name, samples in {**(servers or {}), **(stack or {})}.items():
+        spread = f"{min(samples) * 1000:,.0f}-{max(samples) * 1000:,.0f} ms"
+        print(f"  {name}: min-max {spread} over {len(samples)} runs", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,32 @@ def env_without_services() -> dict[str, str]:
     }
 
 
+def dockwork_containers(project: str) -> list[str]:
+    """Ids of the test-server containers of ``project`` (dockwork's labels)."""
+    import subprocess  # noqa: PLC0415
+
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=dev.dockwork.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def gone(project: str, timeout: float = 20) -> bool:
+    """True once ``project`` has no test-server container left: a run's end leaves their
+    removal to a detached process, so they go a moment after the run's process exits."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while dockwork_containers(project):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def pg_image() -> str:
     return os.environ.get("POSTGRES_IMAGE") or "postgres:17"
 
@@ -35,7 +61,7 @@ def redis_image() -> str:
 
 
 def docker_backend(
-    project: str, *, init: str = "direct", kinds: tuple[str, ...] = ("postgres", "redis"), **kw: Any
+    project: str, *, init: str = "baked", kinds: tuple[str, ...] = ("postgres", "redis"), **kw: Any
 ) -> DockerBackend:
     """A backend for this project with the sandbox's (or official) images."""
     made = {"postgres": postgres_spec(pg_image(), init), "redis": redis_spec(redis_image())}

@@ -10,9 +10,12 @@ lease (a worker killed mid-send) is retried with the same idempotency key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from saq import CronJob
 from sqlalchemy import or_, select, update
@@ -24,6 +27,7 @@ from app.queue import SEND_EMAIL_TASK, make_queue, send_job
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from saq.queue.redis import RedisQueue
     from saq.types import Context
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,8 @@ PENDING_GRACE = timedelta(seconds=5)
 CLAIM_LEASE = timedelta(seconds=60)
 SWEEP_CRON = "* * * * * */5"  # every 5 seconds (croniter: seconds last)
 SWEEP_BATCH = 500
+#: how often the worker proves it is alive (WORKER_HEARTBEAT_FILE)
+HEARTBEAT_SECONDS = 0.5
 
 
 def _sessions(ctx: Context) -> async_sessionmaker[Any]:
@@ -113,15 +119,36 @@ async def requeue_outbox(ctx: Context) -> dict[str, Any]:
     return {"found": len(ids), "enqueued": enqueued}
 
 
+async def heartbeat(ctx: Context, path: Path, every: float = HEARTBEAT_SECONDS) -> None:
+    """Touch ``path`` every few seconds while Redis answers: a healthcheck as cheap as a
+    file's age (`find -mmin`), instead of starting a Python interpreter each time."""
+    queue = cast("RedisQueue", ctx["worker"].queue)
+    while True:
+        try:
+            await queue.redis.ping()
+        except Exception as exc:  # noqa: BLE001 - no Redis, no heartbeat: the check fails
+            log.warning("heartbeat: Redis does not answer: %s", exc)
+        else:
+            await asyncio.to_thread(path.touch)
+        await asyncio.sleep(every)
+
+
 async def startup(ctx: Context) -> None:
-    """Open the database engine once per worker process."""
+    """Open the database engine once per worker process; start the heartbeat if asked."""
     engine = create_async_engine(ctx["settings"].database_url, pool_pre_ping=True)  # type: ignore[typeddict-item]
     ctx["engine"] = engine  # type: ignore[typeddict-unknown-key]
     ctx["sessions"] = async_sessionmaker(engine, expire_on_commit=False)  # type: ignore[typeddict-unknown-key]
+    beat_file = os.environ.get("WORKER_HEARTBEAT_FILE")
+    if beat_file:
+        task = asyncio.create_task(heartbeat(ctx, Path(beat_file)))
+        ctx["heartbeat"] = task  # type: ignore[typeddict-unknown-key]
 
 
 async def shutdown(ctx: Context) -> None:
-    """Close the database engine."""
+    """Stop the heartbeat, close the database engine."""
+    task: asyncio.Task[None] | None = ctx.get("heartbeat")  # type: ignore[assignment]
+    if task is not None:
+        task.cancel()
     engine: AsyncEngine | None = ctx.get("engine")  # type: ignore[assignment]
     if engine is not None:
         await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -100,6 +101,17 @@ def parse_ps(output: str) -> list[ServiceState]:
     return [ServiceState.from_json(i) for i in items]
 
 
+def _env_entries(env: Mapping[str, str | None] | None) -> list[str]:
+    """``--env`` values: ``NAME=value``, or the name alone (the value from our environment)."""
+    return [k if v is None else f"{k}={v}" for k, v in (env or {}).items()]
+
+
+@functools.cache
+def _resolved(argv: tuple[str, ...]) -> dict[str, Any]:
+    data = json.loads(runner.run(argv).stdout)
+    return data if isinstance(data, dict) else {}
+
+
 @dataclass(frozen=True, slots=True)
 class Compose:
     """``docker compose`` for one project: global options built in one place."""
@@ -172,9 +184,19 @@ class Compose:
         cmd = self.command("ps").add_flag("--all", all_)
         return cmd.add_option("--format", "json" if json_format else None)
 
-    def exec(self, service: str, argv: Sequence[str], *, tty: bool = True) -> Command:
-        """``exec service argv``."""
-        return self.command("exec").add_flag("-T", not tty).add_args([service, *argv])
+    def exec(
+        self,
+        service: str,
+        argv: Sequence[str],
+        *,
+        tty: bool = True,
+        user: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ) -> Command:
+        """``exec service argv`` in the running container (``env`` as for :meth:`run`)."""
+        cmd = self.command("exec").add_flag("-T", not tty).add_option("--user", user)
+        cmd.add_option("--env", _env_entries(env) or None)
+        return cmd.add_args([service, *argv])
 
     def run(
         self,
@@ -194,8 +216,7 @@ class Compose:
         """
         cmd = self.command("run").add_flag("--rm", rm).add_flag("--no-deps", no_deps)
         cmd.add_flag("-T", not tty).add_option("--user", user)
-        entries = [k if v is None else f"{k}={v}" for k, v in (env or {}).items()]
-        cmd.add_option("--env", entries or None)
+        cmd.add_option("--env", _env_entries(env) or None)
         return cmd.add_args([service, *argv])
 
     def restart(self, services: Sequence[str] = ()) -> Command:
@@ -223,9 +244,9 @@ class Compose:
         return sorted(runner.run(argv).stdout.split())
 
     def resolved(self) -> dict[str, Any]:
-        """The merged, interpolated configuration (``config --format json``)."""
-        data = json.loads(runner.run(self.config().add_option("--format", "json")).stdout)
-        return data if isinstance(data, dict) else {}
+        """The merged, interpolated configuration (``config --format json``), asked once per
+        process: a task reads it several times, and the files do not change under it."""
+        return _resolved(tuple(self.config().add_option("--format", "json")))
 
     def failing(self, output: str = "") -> list[str]:
         """Services whose container failed: exited non-zero, dead, unhealthy, never started

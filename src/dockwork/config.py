@@ -32,7 +32,7 @@ ENV_ALIASES = {"postgres_image": "POSTGRES_IMAGE", "redis_image": "REDIS_IMAGE"}
 #: Compose's rule for project names (compose-spec: lowercase letters, digits, - and _,
 #: starting with a letter or digit)
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-POSTGRES_INIT_MODES = ("direct", "entrypoint")
+POSTGRES_INIT_MODES = ("baked", "direct", "entrypoint")
 TEST_SERVICES = ("postgres", "redis")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -77,8 +77,9 @@ class Config:
     service_timeout: float = 60
     #: keep the test servers between runs (DOCKWORK_REUSE=1)
     reuse: bool = False
-    #: how the test PostgreSQL container starts: "direct" (initdb + postgres) or "entrypoint"
-    postgres_init: str = "direct"
+    #: how the test PostgreSQL container starts: "baked" (an image with the data directory
+    #: initialised once), "direct" (initdb + postgres in each container) or "entrypoint"
+    postgres_init: str = "baked"
     #: the address test containers publish their ports on (the engine's loopback by default)
     test_bind: str = "127.0.0.1"
     #: the servers the project's tests use: "postgres", "redis" (default: those the compose

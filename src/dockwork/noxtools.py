@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from dockwork.testservers import Servers
 
 
+#: how nox marks the process it runs one session of a ``--parallel`` run in
+PARALLEL_WORKER = "--parallel-worker"
 #: lock files held for the life of the nox process (see :func:`envdir`)
 _HELD: list[IO[str]] = []
 
@@ -39,6 +41,8 @@ def envdir(base: str | Path = ".nox") -> str:
     import fcntl  # noqa: PLC0415 - POSIX only, needed only here
 
     root = Path(base)
+    if PARALLEL_WORKER in sys.argv:
+        return str(root)  # a session of a parallel run: the run's own process holds the lock
     root.mkdir(exist_ok=True)
     handle = (root / ".dockwork.lock").open("a")
     try:

@@ -24,14 +24,16 @@ import pytest
 from dockwork import urls
 from dockwork.config import Config, load_config
 from dockwork.errors import PREFIX, DockworkError, render
-from dockwork.testservers import Run, Servers, choice
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
+    from dockwork.testservers.base import Servers
+    from dockwork.testservers.run import Run
+
 T = TypeVar("T")
-RUN = pytest.StashKey[Run]()
+RUN: pytest.StashKey[Run] = pytest.StashKey()
 TOP = pytest.StashKey[bool]()
 #: keys in xdist's workerinput: how a worker joins its controller's run
 WORKER_RUN = "dockwork_run_dir"
@@ -68,6 +70,8 @@ def _stop_on_signals() -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Begin the run (or join it, in an xdist worker); nothing is started yet."""
+    from dockwork.testservers.run import Run  # noqa: PLC0415 - loaded in every pytest run
+
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and WORKER_RUN in workerinput:
         config.stash[RUN] = Run.join(workerinput[WORKER_RUN])
@@ -129,6 +133,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     """Which test servers the run uses (passwords masked)."""
     if not config.stash.get(TOP, False):
         return None
+    from dockwork.testservers.discovery import choice  # noqa: PLC0415
+
     try:
         return f"{PREFIX}test servers: {choice(_project(config))}"
     except DockworkError as exc:

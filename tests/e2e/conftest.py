@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,22 +24,60 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 #: another team's project, copied and adopted by test_adopt.py; not this suite's tests
 collect_ignore = ["foreign"]
-#: image tags of this test session's own: built from this checkout once, shared by its
-#: stacks, never an older build left by another run (Compose builds only missing images)
-IMAGE_TAG = f"e2e-{uuid.uuid4().hex[:10]}"
-IMAGES = {
-    "APP_IMAGE": f"dockwork-e2e-app:{IMAGE_TAG}",
-    "APP_DEV_IMAGE": f"dockwork-e2e-app-dev:{IMAGE_TAG}",
-}
+#: names this run's image tags; set by the run's top process, inherited by xdist workers
+TAG_VARIABLE = "DOCKWORK_E2E_IMAGE_TAG"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_session_images() -> Iterator[None]:
-    """The session's images go when the session ends (their layers stay in the build cache)."""
-    yield
-    subprocess.run(
-        ["docker", "image", "rm", "--force", *IMAGES.values()], capture_output=True, check=False
-    )
+def images() -> dict[str, str]:
+    """Image tags of this test run's own: built from this checkout once, shared by its
+    stacks (and workers), never an older build left by another run."""
+    tag = os.environ[TAG_VARIABLE]
+    return {"APP_IMAGE": f"dockwork-e2e-app:{tag}", "APP_DEV_IMAGE": f"dockwork-e2e-app-dev:{tag}"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's top process names the run's images (xdist workers inherit the name)."""
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault(TAG_VARIABLE, f"e2e-{uuid.uuid4().hex[:10]}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's images go when the run ends (their layers stay in the build cache)."""
+    if not hasattr(config, "workerinput") and TAG_VARIABLE in os.environ:
+        argv = ["docker", "image", "rm", "--force", *images().values()]
+        subprocess.run(argv, capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def built_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The dev and production images, built once per run, before any stack needs them:
+    whichever worker comes first builds, the others wait for it."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    if (reason := docker_available()) is not None:
+        pytest.skip(f"needs a Docker engine: {reason}")
+    tags = images()
+    lock = Path(tempfile.gettempdir()) / f"dockwork-{os.environ[TAG_VARIABLE]}.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        present = subprocess.run(
+            ["docker", "image", "inspect", *tags.values()], capture_output=True, check=False
+        )
+        if present.returncode != 0:
+            root = tmp_path_factory.mktemp("build")
+            copy_checkout(root)
+            env = {**os.environ, **tags, "POSTGRES_PASSWORD": "build-only"}
+            for files in (
+                ["-f", "compose.yaml", "-f", "compose.override.yaml"],
+                ["-f", "compose.yaml"],
+            ):
+                build = ["docker", "compose", "-p", f"build{uuid.uuid4().hex[:6]}", *files, "build"]
+                result = subprocess.run(
+                    build, cwd=root, env=env, capture_output=True, text=True, check=False
+                )
+                if result.returncode != 0:
+                    pytest.fail(f"building the images failed:\n{result.stdout}\n{result.stderr}")
+    return tags
 
 
 @dataclass
@@ -134,7 +173,7 @@ def copy_checkout(dest: Path) -> None:
 
 
 @contextlib.contextmanager
-def make_stack(base: Path, variant: str) -> Iterator[Stack]:
+def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack]:
     """A fresh copy of the project as its own stack (dev: with the override; prod:
     compose.yaml alone, the production images); everything removed afterwards."""
     if (reason := docker_available()) is not None:
@@ -150,8 +189,8 @@ def make_stack(base: Path, variant: str) -> Iterator[Stack]:
         "APP_PORT": "0",
         "DB_PORT": "0",
         "CACHE_PORT": "0",
-        # images of this session's own, so a dev stack's images are never retagged
-        **IMAGES,
+        # images of this run's own, built once: a dev stack's images are never retagged
+        **tags,
         "DOCKWORK_WAIT_TIMEOUT": "240",
     }
     if variant == "prod":
@@ -170,14 +209,18 @@ def make_stack(base: Path, variant: str) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, built_images: dict[str, str]
+) -> Iterator[Stack]:
     """A stack of this test's own (parametrize indirectly with "dev" or "prod")."""
-    with make_stack(tmp_path, getattr(request, "param", "dev")) as s:
+    with make_stack(tmp_path, getattr(request, "param", "dev"), built_images) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def module_stack(
+    tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
+) -> Iterator[Stack]:
     """A dev stack shared by a module's tests (each leaves it as it found it)."""
-    with make_stack(tmp_path_factory.mktemp("stack"), "dev") as s:
+    with make_stack(tmp_path_factory.mktemp("stack"), "dev", built_images) as s:
         yield s

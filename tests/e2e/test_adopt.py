@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import LABEL, docker_available
+from dockwork.testservers.docker import docker_available
+from tests.helpers import gone
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -166,7 +167,7 @@ def test_a_foreign_project_adopts_dockwork_from_its_wheel(shop: Shop) -> None:  
     )
     with_redis = time.monotonic() - t0
     assert "a project without Redis gets no Redis" in both.stdout, "asked for Redis, it gets one"
-    assert shop.containers(f"{LABEL}.project={shop.name}") == [], "the runs removed their servers"
+    assert gone(shop.name), "the runs removed their servers"
     nox = shop.run("uv", "run", "nox", "-s", "tests")
     assert "Session tests was successful" in nox.stdout + nox.stderr
     figures = f"PostgreSQL only {pg_only:.1f} s, PostgreSQL + Redis {with_redis:.1f} s"

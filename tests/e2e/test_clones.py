@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import LABEL, docker_available
+from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
-from tests.helpers import env_without_services
+from tests.helpers import env_without_services, gone
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,13 +56,7 @@ def test_two_clones_run_the_tests_session_at_once(tmp_path: Path) -> None:
         tail = "\n".join(output.splitlines()[-40:])
         assert run.returncode == 0, f"{root.name} failed:\n{tail}"
         assert "Session tests was successful" in output
-        left = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label={LABEL}.project={root.name}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert left == [], f"{root.name} left containers behind"
+        assert gone(root.name), f"{root.name} left containers behind"
     print(f"two concurrent `nox -s tests`: both passed in {took:.0f} s")  # noqa: T201 - a figure
 
 

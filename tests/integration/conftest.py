@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from app.main import create_app
 from app.settings import Settings
 from dockwork.testservers.docker import LABEL, DockerBackend, docker_available
+from dockwork.testservers.engine_api import Engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -32,16 +33,11 @@ def _reap_leftovers_of_killed_runs_of_this_suite() -> None:
     those whose owner is verifiably gone (never a live run's), as dockwork itself does."""
     if docker_available() is not None:
         return
-    import docker  # noqa: PLC0415
-
-    client = docker.from_env()
-    try:
-        found = client.containers.list(all=True, filters={"label": f"{LABEL}.role=test-server"})
-        projects = {c.labels.get(f"{LABEL}.project", "") for c in found}
-        for project in sorted(p for p in projects if p.startswith(SUITE_PROJECTS)):
-            DockerBackend(project, [], client=client).reap_orphans()
-    finally:
-        client.close()
+    engine = Engine()
+    found = engine.containers([f"{LABEL}.role=test-server"])
+    projects = {(c.get("Labels") or {}).get(f"{LABEL}.project", "") for c in found}
+    for project in sorted(p for p in projects if p.startswith(SUITE_PROJECTS)):
+        DockerBackend(project, [], engine=engine).reap_orphans()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import docker
 import pytest
 from litestar.testing import TestClient
 
@@ -33,7 +34,7 @@ def test_health_503_names_redis_when_redis_is_stopped(dockwork_database_url: str
         )
         with TestClient(app=create_app(settings)) as client:
             assert client.get("/health").status_code == 200
-            backend.client.containers.get(servers.details["redis"]).stop(timeout=1)
+            docker.from_env().containers.get(servers.details["redis"]).stop(timeout=1)
             response = client.get("/health")
         assert response.status_code == 503
         body = response.json()

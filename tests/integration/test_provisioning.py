@@ -25,6 +25,7 @@ from dockwork.errors import ProvisionError
 from dockwork.testservers import discover
 from dockwork.testservers.docker import LABEL, docker_available
 from dockwork.testservers.docker import beat as beat_containers
+from dockwork.testservers.engine_api import Engine
 from dockwork.testservers.ownership import Owner
 from dockwork.testservers.reuse_cache import CachedBackend
 from tests.helpers import docker_backend, env_without_services, pg_image, redis_image, relay
@@ -66,7 +67,7 @@ def wrong_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-@pytest.mark.parametrize("init", ["direct", "entrypoint"])
+@pytest.mark.parametrize("init", ["baked", "direct", "entrypoint"])
 def test_provision_query_teardown_leaves_nothing(
     docker_client: docker.DockerClient, project: str, init: str
 ) -> None:
@@ -179,7 +180,7 @@ def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
         assert set(live.reaped) == orphans
         # a live owner's containers are not orphans
         assert docker_backend(project).reap_orphans() == []
-        survivors = {c.name for c in containers_of(docker_client, project)}
+        survivors = {c.id[:12] for c in containers_of(docker_client, project)}
         assert survivors == {live_servers.details["postgres"], live_servers.details["redis"]}
         for c in (unlabelled, dev_stack):
             c.reload()
@@ -225,7 +226,7 @@ def test_unverifiable_owner_is_judged_by_its_heartbeat_never_by_its_pid(
 
     def beat() -> None:
         while not beating.wait(0.5):
-            beat_containers(docker_client, [live_elsewhere.id])
+            beat_containers(Engine(), [live_elsewhere.id])
 
     threading.Thread(target=beat, daemon=True).start()
     try:

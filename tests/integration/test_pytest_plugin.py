@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from dockwork.testservers.docker import LABEL, docker_available
-from tests.helpers import docker_backend, env_without_services, relay
+from tests.helpers import docker_backend, env_without_services, gone, relay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -125,14 +125,14 @@ def test_each_xdist_worker_gets_its_own_database_and_redis(probe: Path) -> None:
     result = run_pytest(probe, "-n", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 passed" in result.stdout
-    assert leftovers(probe) == "", "the run removed its containers"
+    assert gone(probe.name), "the run removed its containers"
 
 
 def test_without_xdist_servers_start_lazily_and_go_away(probe: Path) -> None:
     result = run_pytest(probe, "-k", "test_isolated and 0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
-    assert leftovers(probe) == ""
+    assert gone(probe.name)
 
 
 def test_tests_without_servers_need_no_engine_even_under_xdist(probe: Path) -> None:
@@ -151,7 +151,7 @@ def test_failing_migration_is_one_clear_error(probe: Path) -> None:
     assert "migrating the test template with `python migrate.py` failed" in output
     assert "migration exploded on purpose" in output
     assert "Traceback" not in output
-    assert leftovers(probe) == ""
+    assert gone(probe.name)
 
 
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
@@ -282,7 +282,7 @@ def test_sigterm_or_sighup_mid_run_still_tears_down(probe: Path, signum: int) ->
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert leftovers(probe) == "", f"the signal skipped teardown:\n{output}"
+    assert gone(probe.name), f"the signal skipped teardown:\n{output}"
 
 
 def test_engine_gone_mid_run_is_one_message_and_the_next_run_cleans_up(probe: Path) -> None:
@@ -308,4 +308,4 @@ def test_engine_gone_mid_run_is_one_message_and_the_next_run_cleans_up(probe: Pa
     (probe / "test_probe.py").write_text(textwrap.dedent(TESTS))
     result = run_pytest(probe, "-k", "test_isolated and 0")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert leftovers(probe) == ""
+    assert gone(probe.name)

@@ -137,7 +137,10 @@ def test_this_repository_config_is_valid() -> None:
         ),
         ({"DOCKWORK_ENGINE_TIMEOUT": "nan"}, "`engine_timeout` must be a number greater than 0"),
         ({"DOCKWORK_REUSE": "maybe"}, "`reuse` must be a boolean"),
-        ({"DOCKWORK_POSTGRES_INIT": "magic"}, "`postgres_init` must be one of direct, entrypoint"),
+        (
+            {"DOCKWORK_POSTGRES_INIT": "magic"},
+            "`postgres_init` must be one of baked, direct, entrypoint",
+        ),
         ({"DOCKWORK_TEST_SERVICES": "postgres mysql"}, "`test_services` names 'mysql'"),
         ({"DOCKWORK_DATABASE_SCHEME": "mysql"}, "`database_scheme` must be one of"),
     ],

@@ -173,7 +173,15 @@ def test(c: Context, local: bool = False) -> None:  # noqa: PT028 - a task, not 
     # directly fails loudly instead of writing to the dev database
     names |= {config.database_url_env: "", config.redis_url_env: ""}
     # passed by name (-e NAME): the values reach the container, not the echoed command
-    argv = _in_dev(compose, config, ["pytest", *args], deps=True, env=list(names))
+    by_name: dict[str, str | None] = dict.fromkeys(names)
+    up = any(s.service == config.app_service and s.state == "running" for s in compose.states())
+    argv: list[str]
+    if up:  # the stack runs: in its app container, no container to create and start
+        argv = compose.exec(
+            config.app_service, ["pytest", *args], tty=False, user=host_ids(), env=by_name
+        )
+    else:
+        argv = _in_dev(compose, config, ["pytest", *args], deps=True, env=list(names))
     run(c, argv, pty=False, env=names)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from invoke.exceptions import Exit
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
 
 def _check_ports(config: Config, compose: Compose) -> None:
     """Fail before starting anything when another program holds a published host port."""
-    ours = {p for s in compose.states() for p, _, _ in s.publishers}
-    busy = ports.taken(compose, compose.resolved(), ours)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two independent queries at once
+        states, resolved = pool.submit(compose.states), pool.submit(compose.resolved)
+        ours = {p for s in states.result() for p, _, _ in s.publishers}
+        busy = ports.taken(compose, resolved.result(), ours)
     if busy:
         env_name = envfile.env_path(config).name
         raise DockworkError(

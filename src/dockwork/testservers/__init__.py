@@ -6,16 +6,41 @@ This module is the package's face; its submodules never import from it:
 - :mod:`.discovery`: which backend a run uses (dockwork's own external URLs, reused
   servers, a Docker engine);
 - :mod:`.run`: one run's servers shared by its processes, started on first use;
-- :mod:`.docker` (lifecycle), :mod:`.containers` (what runs), :mod:`.ownership` (whose it
-  is), :mod:`.readiness` (a real query), :mod:`.external`, :mod:`.reuse_cache`.
+- :mod:`.docker` (lifecycle), :mod:`.engine_api` (the engine's API), :mod:`.containers`
+  (what runs), :mod:`.baking` (images with an initialised data directory),
+  :mod:`.ownership` (whose it is), :mod:`.readiness` (a real query), :mod:`.external`,
+  :mod:`.reuse_cache`.
+
+The names are looked up when first used (PEP 562), so importing the package (the pytest
+plugin does, in every pytest run) costs nothing until a run needs servers.
 
 "Test servers" are what tests talk to; "services" are Compose's.
 """
 
 from __future__ import annotations
 
-from dockwork.testservers.base import Backend, Servers
-from dockwork.testservers.discovery import choice, discover, release
-from dockwork.testservers.run import Run
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockwork.testservers.base import Backend, Servers
+    from dockwork.testservers.discovery import choice, discover, release
+    from dockwork.testservers.run import Run
+
+_WHERE = {
+    "Backend": "base",
+    "Servers": "base",
+    "choice": "discovery",
+    "discover": "discovery",
+    "release": "discovery",
+    "Run": "run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = ["Backend", "Run", "Servers", "choice", "discover", "release"]

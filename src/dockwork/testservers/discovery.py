@@ -19,11 +19,10 @@ from dockwork.testservers.containers import postgres_spec, redis_spec
 from dockwork.testservers.external import SETTINGS, ExternalBackend
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-
     from dockwork.config import Config
     from dockwork.testservers.base import Backend, Servers
     from dockwork.testservers.containers import ContainerSpec
+    from dockwork.testservers.engine_api import Engine
     from dockwork.testservers.ownership import Owner
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, compared against
@@ -90,7 +89,7 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
         )
     docker_host = os.environ.get("DOCKER_HOST")
 
-    def backend(client: DockerClient | None = None) -> DockerBackend:
+    def backend(found: Engine | None = None) -> DockerBackend:
         bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
         return DockerBackend(
             config.project_name,
@@ -100,21 +99,17 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
             bind=bind,
             host=host,
             owner=owner,
-            client=client,
+            engine=found,
         )
 
-    if config.reuse:
-        # warm path: the reused servers answer where they were left; no engine round trip
-        cached = reuse_cache.find(backend().reuse_key())
+    found, reason = connect()
+    if config.reuse and found is not None:
+        # warm path: the reused containers are still where they were left (one call each)
+        cached = reuse_cache.find(backend().reuse_key(), found)
         if cached is not None:
             return cached
-    client, reason = connect()
-    if client is not None:
-        try:
-            return backend(client)  # the engine answered: now, is it where we can reach?
-        except ProvisionError:
-            client.close()
-            raise
+    if found is not None:
+        return backend(found)  # the engine answered: now, is it where we can reach?
     where = f" at {docker_host}" if docker_host else ""
     raise ProvisionError(
         f"no test servers: no Docker engine answers{where} ({reason}) and dockwork's settings name "
@@ -124,12 +119,13 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
     )
 
 
-def release(servers: Servers) -> None:
-    """Remove what a run's backend started, from any process of the run."""
+def release(servers: Servers, *, wait: bool = True) -> None:
+    """Remove what a run's backend started, from any process of the run (``wait=False``:
+    without holding this process for it, see :func:`.docker.release`)."""
     if servers.backend == "docker" and servers.handles:
         from dockwork.testservers import docker  # noqa: PLC0415
 
-        docker.release(servers.handles)
+        docker.release(servers.handles, wait=wait)
 
 
 def renew(servers: Servers) -> None:
@@ -137,12 +133,9 @@ def renew(servers: Servers) -> None:
     if servers.backend == "docker" and servers.handles:
         from dockwork.testservers import docker  # noqa: PLC0415
 
-        client, _ = docker.connect(timeout=10)
-        if client is not None:
-            try:
-                docker.beat(client, servers.handles)
-            finally:
-                client.close()
+        found, _ = docker.connect(timeout=10)
+        if found is not None:
+            docker.beat(found, servers.handles)
 
 
 def choice(config: Config) -> str:

@@ -3,30 +3,30 @@
 Every container carries labels naming the project, the run, and the run's owner (see
 :mod:`dockwork.testservers.ownership`). At start, containers of this project whose owner
 is gone are removed; nothing unlabelled, foreign, reused, belonging to the dev stack or to
-a live run is ever touched. Library errors (the Docker SDK, sockets) become one
-:class:`~dockwork.errors.ProvisionError` here, where they enter.
+a live run is ever touched. The engine is reached through :mod:`.engine_api` (no Docker
+SDK on this path); its errors become one :class:`~dockwork.errors.ProvisionError` here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dockwork.errors import ProvisionError, boundary, describe
-from dockwork.testservers import readiness, reuse_cache
+from dockwork.errors import ProvisionError, describe
+from dockwork.testservers import baking, readiness, reuse_cache
 from dockwork.testservers.base import Servers
 from dockwork.testservers.containers import ContainerSpec, password_of
+from dockwork.testservers.engine_api import ApiError, Engine
 from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-
-    from docker import DockerClient
-    from docker.models.containers import Container
 
 LABEL = "dev.dockwork"
 ROLE = "test-server"
@@ -37,34 +37,25 @@ HINT = (
 )
 
 
-def connect(timeout: float = 120) -> tuple[DockerClient | None, str | None]:
-    """A client whose engine answered a ping, or None and why not (one line)."""
+def connect(timeout: float = 60) -> tuple[Engine | None, str | None]:
+    """An engine that answered a ping, or None and why not (one line)."""
     try:
-        import docker  # noqa: PLC0415
-    except ImportError:
-        return None, "the `docker` Python package is not installed"
-    try:
-        client = docker.from_env(timeout=int(timeout))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return None, describe(exc)[:200]
-    try:
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        client.close()
-        return None, describe(exc)[:200]
-    return client, None
+        engine = Engine(timeout=timeout)
+        engine.ping()
+    except ApiError as exc:
+        return None, exc.explanation
+    return engine, None
 
 
 def docker_available() -> str | None:
     """None when an engine answers; otherwise why not (one line)."""
-    client, reason = connect()
-    if client is not None:
-        client.close()
-    return reason
+    return connect(timeout=10)[1]
 
 
-def _engine_time(value: str) -> float:
-    """An engine timestamp (RFC 3339, nanoseconds) as a POSIX time."""
+def engine_time(value: str | int) -> float:
+    """An engine timestamp (RFC 3339 with nanoseconds, or Unix seconds) as a POSIX time."""
+    if isinstance(value, int):
+        return float(value)
     head, _, rest = value.rstrip("Z").partition(".")
     digits = "".join(ch for ch in rest if ch.isdigit())
     zone = rest[len(digits) :] or "+00:00"
@@ -72,65 +63,66 @@ def _engine_time(value: str) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def heartbeat_age(client: DockerClient, container: Container) -> float | None:
+def heartbeat_age(engine: Engine, container: dict[str, Any]) -> float | None:
     """Seconds since the owner's last heartbeat (or the container's creation), engine time."""
-    import docker.errors  # noqa: PLC0415
-
     try:
-        now = _engine_time(str(client.info()["SystemTime"]))
-        try:
-            stream, stat = container.get_archive(LEASE_FILE)
-            b"".join(stream)  # drain the response
-            last = _engine_time(str(stat["mtime"]))
-        except docker.errors.NotFound:
-            last = _engine_time(str(container.attrs["Created"]))
-    except (docker.errors.APIError, KeyError, ValueError):
+        now = engine_time(engine.system_time())
+        mtime = engine.file_mtime(str(container["Id"]), LEASE_FILE)
+        last = engine_time(mtime if mtime is not None else int(container["Created"]))
+    except (ApiError, KeyError, ValueError):
         return None
     return now - last
 
 
-def beat(client: DockerClient, container_ids: Iterable[str]) -> None:
+def beat(engine: Engine, container_ids: Iterable[str]) -> None:
     """Renew the heartbeat of a live run's containers (their own clock: the engine's)."""
     for cid in container_ids:
+        with contextlib.suppress(ApiError):  # gone or busy: the next beat retries
+            engine.exec(cid, ["touch", LEASE_FILE])
+
+
+def remove(engine: Engine, container_ids: Sequence[str]) -> list[str]:
+    """Kill and remove containers, all at once; gone is fine. Returns the failures."""
+
+    def one(cid: str) -> str | None:
         try:
-            client.containers.get(cid).exec_run(["touch", LEASE_FILE])
-        except Exception:  # noqa: BLE001, S112 - gone or busy: the next beat retries
-            continue
+            engine.remove(cid)
+        except ApiError as exc:
+            return f"{cid[:12]} ({exc.explanation})"
+        return None
+
+    if not container_ids:
+        return []
+    with ThreadPoolExecutor(max_workers=len(container_ids)) as pool:
+        return [f for f in pool.map(one, container_ids) if f]
 
 
-def remove(client: DockerClient, container_ids: Iterable[str]) -> list[str]:
-    """Kill and remove containers (volumes too); already gone is fine. Returns the failures."""
-    import docker.errors  # noqa: PLC0415
+def release(container_ids: Sequence[str], *, wait: bool = True) -> None:
+    """Remove a run's containers from any process of the run (one clear error if it can't).
 
-    failed = []
-    for cid in container_ids:
-        try:
-            client.api.remove_container(cid, force=True, v=True)
-        except docker.errors.NotFound:
-            continue
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:  # noqa: PLR2004 - removal already in progress elsewhere
-                continue
-            failed.append(f"{cid[:12]} ({describe(exc)})")
-        except Exception as exc:  # noqa: BLE001 - the engine went away: report, don't crash
-            failed.append(f"{cid[:12]} ({describe(exc)})")
-    return failed
-
-
-def release(container_ids: Sequence[str]) -> None:
-    """Remove a run's containers from any process of the run (one clear error if it can't)."""
+    ``wait=False`` (a run's end) checks that the engine answers, then leaves the removal to
+    a detached process: the run's own process exits at once instead of waiting ~0.2 s for
+    the engine, and the containers are gone a moment later. Should that process fail, the
+    containers' owner is gone, and the project's next run removes them.
+    """
     if not container_ids:
         return
-    client, reason = connect(timeout=30)
-    if client is None:
+    engine, reason = connect(timeout=30)
+    if engine is None:
         raise ProvisionError(
             f"could not remove the test containers {', '.join(c[:12] for c in container_ids)}: "
-            f"the Docker engine does not answer ({reason}). {HINT}"
+            f"{reason}. {HINT}"
         )
-    try:
-        failed = remove(client, container_ids)
-    finally:
-        client.close()
+    if not wait:
+        subprocess.Popen(
+            [sys.executable, "-m", "dockwork.testservers.docker", *container_ids],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the run; not signalled with its process group
+        )
+        return
+    failed = remove(engine, container_ids)
     if failed:
         raise ProvisionError(f"could not remove test containers: {'; '.join(failed)}. {HINT}")
 
@@ -150,7 +142,7 @@ class DockerBackend:
         bind: str = "127.0.0.1",
         host: str = "127.0.0.1",
         owner: Owner | None = None,
-        client: DockerClient | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.project = project
         self.specs = tuple(specs)
@@ -162,7 +154,7 @@ class DockerBackend:
         #: an unverifiable owner's servers are orphans after this long without a heartbeat
         self.lease_seconds = lease(service_timeout)
         self.run_id = f"{self.owner.pid}-{secrets.token_hex(4)}"
-        self._client: DockerClient | None = client
+        self.engine = engine or Engine()
         self._owned: list[str] = []
         self.timings: dict[str, float] = {}
         #: containers of gone runs that :meth:`start` removed
@@ -184,31 +176,20 @@ class DockerBackend:
             labels |= self.owner.to_labels(f"{LABEL}.owner")
         return labels
 
-    @property
-    def client(self) -> DockerClient:
-        """A client for the engine (DOCKER_HOST / the default socket)."""
-        if self._client is None:
-            import docker  # noqa: PLC0415
-
-            self._client = docker.from_env(timeout=120)
-        return self._client
-
     def reap_orphans(self) -> list[str]:
         """Remove this project's per-run containers whose owner is gone (or whose lease ran
         out where the owner cannot be checked); another run sweeping them too is fine."""
-        filters = {
-            "label": [f"{LABEL}.project={self.project}", f"{LABEL}.role={ROLE}", f"{LABEL}.reuse=0"]
-        }
+        labels = [f"{LABEL}.project={self.project}", f"{LABEL}.role={ROLE}", f"{LABEL}.reuse=0"]
         gone = []
-        for container in self.client.containers.list(all=True, filters=filters):
-            owner = Owner.from_labels(container.labels, f"{LABEL}.owner")
+        for container in self.engine.containers(labels):
+            owner = Owner.from_labels(container.get("Labels") or {}, f"{LABEL}.owner")
             # the heartbeat is read only for owners that cannot be checked (cheap path first)
             unverifiable = owner is not None and owner.judge() is Verdict.UNVERIFIABLE
-            age = heartbeat_age(self.client, container) if unverifiable else None
+            age = heartbeat_age(self.engine, container) if unverifiable else None
             if orphaned(owner, age, self.lease_seconds):
                 gone.append(container)
-        remove(self.client, [c.id for c in gone])
-        return [str(c.name) for c in gone]
+        remove(self.engine, [str(c["Id"]) for c in gone])
+        return [str((c.get("Names") or ["?"])[0]).lstrip("/") for c in gone]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -216,36 +197,42 @@ class DockerBackend:
         """Start the containers concurrently, wait for real answers; clean up on failure."""
         t0 = time.monotonic()
         try:
-            with boundary(
-                ProvisionError, "the Docker engine failed while starting the test servers", HINT
-            ):
-                self.reaped = self.reap_orphans()
-                with ThreadPoolExecutor(max_workers=len(self.specs)) as pool:
-                    started = list(pool.map(self._container_for, self.specs))
-                self.timings["containers"] = time.monotonic() - t0
-                found = {
-                    spec.kind: spec.url(self.host, self._host_port(c, spec), password)
-                    for (c, password), spec in zip(started, self.specs, strict=True)
-                }
-                self._wait_ready([c for c, _ in started], found)
+            self.reaped = self._engine_call(self.reap_orphans)
+            with ThreadPoolExecutor(max_workers=len(self.specs)) as pool:
+                started = list(
+                    pool.map(lambda s: self._engine_call(self._container_for, s), self.specs)
+                )
+            self.timings["containers"] = time.monotonic() - t0
+            found = {
+                spec.kind: spec.url(self.host, port, password)
+                for (_, port, password), spec in zip(started, self.specs, strict=True)
+            }
+            self._wait_ready([cid for cid, _, _ in started], found)
         except BaseException:
             self._stop_quietly()
             raise
         self.timings["total"] = time.monotonic() - t0
+        names = {spec.kind: cid[:12] for (cid, _, _), spec in zip(started, self.specs, strict=True)}
         servers = Servers(
             self.name,
             database_url=found.get("postgres"),
             redis_url=found.get("redis"),
             owned=not self.reuse,
             handles=tuple(self._owned),
-            details={
-                spec.kind: str(c.name) for (c, _), spec in zip(started, self.specs, strict=True)
-            }
-            | {"run": self.run_id},
+            details=names | {"run": self.run_id, "reaped": str(len(self.reaped))},
         )
         if self.reuse:
             reuse_cache.save(self.reuse_key(), servers)
         return servers
+
+    def _engine_call(self, action: Any, *args: Any) -> Any:
+        try:
+            return action(*args)
+        except ApiError as exc:
+            raise ProvisionError(
+                f"the Docker engine failed while starting the test servers: {exc.explanation}. "
+                f"{HINT}"
+            ) from exc
 
     def reuse_key(self) -> str:
         """Names the reused servers: project plus each configuration."""
@@ -254,13 +241,8 @@ class DockerBackend:
     def stop(self) -> None:
         """Remove the containers this run created (reused ones are kept); idempotent."""
         owned, self._owned = self._owned, []
-        try:
-            if owned:
-                release(owned)
-        finally:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        if owned:
+            release(owned)
 
     def _stop_quietly(self) -> None:
         """Cleanup after a failed start: the start's own error is the one to show."""
@@ -269,104 +251,116 @@ class DockerBackend:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _container_for(self, spec: ContainerSpec) -> tuple[Container, str]:
-        if self.reuse:
-            return self._reused(spec)
-        password = secrets.token_urlsafe(18)
-        name = f"dockwork-{self.project}-test-{spec.kind}-{self.run_id}"
-        container = self._create(spec, name, password)
-        self._owned.append(str(container.id))
-        container.start()
-        return container, password
-
-    def _reused(self, spec: ContainerSpec) -> tuple[Container, str]:
-        import docker.errors  # noqa: PLC0415
-
-        name = f"dockwork-{self.project}-{spec.kind}-{spec.config_hash()}"
-        try:
-            container = self.client.containers.get(name)
-        except docker.errors.NotFound:
-            try:
-                container = self._create(spec, name, secrets.token_urlsafe(18))
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:  # noqa: PLR2004 - another run created it first
-                    raise
-                container = self.client.containers.get(name)
-        if container.status != "running":
-            try:
-                container.start()
-            except docker.errors.APIError as exc:  # a concurrent run started it: fine
-                if exc.status_code != 304:  # noqa: PLR2004
-                    raise
-        config = container.attrs.get("Config") or {}
-        return container, password_of(spec, config.get("Env") or [], config.get("Cmd") or [])
-
-    def _create(self, spec: ContainerSpec, name: str, password: str) -> Container:
-        import docker.errors  # noqa: PLC0415
-
-        environment, command = spec.with_password(password)
-        kwargs: dict[str, Any] = {
-            "command": command,
-            "name": name,
-            "detach": True,
-            "labels": self.labels(spec),
-            "environment": environment,
-            "ports": {f"{spec.port}/tcp": (self.bind, None)},
-            "tmpfs": dict(spec.tmpfs),
-            "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
-            "user": spec.user,
-            "shm_size": "256m" if spec.kind == "postgres" else None,
-        }
-        try:
-            return self.client.containers.create(spec.image, **kwargs)
-        except docker.errors.ImageNotFound:
+    def _image(self, spec: ContainerSpec) -> tuple[str, str | None]:
+        """The image to run (pulled if missing; baked where the spec says) and, for a baked
+        one, the server password it carries."""
+        found = self.engine.image(spec.image)
+        if found is None:
             variable = "POSTGRES_IMAGE" if spec.kind == "postgres" else "REDIS_IMAGE"
             try:
-                self.client.images.pull(spec.image)
-            except docker.errors.APIError as exc:
+                self.engine.pull(spec.image)
+            except ApiError as exc:
                 raise ProvisionError(
                     f"image {spec.image!r} for the test {spec.kind} is not present and could "
-                    f"not be pulled ({exc.explanation or exc}). Pull it, or set {variable} to an "
-                    "image you have."
+                    f"not be pulled ({exc.explanation}). Pull it, or set {variable} to an image "
+                    "you have."
                 ) from exc
-            return self.client.containers.create(spec.image, **kwargs)
+            found = self.engine.image(spec.image) or {}
+        if not spec.baked:
+            return spec.image, None
+        labels = self.labels(spec) | {f"{LABEL}.service": "bake"}
+        return baking.baked_image(self.engine, spec, str(found.get("Id", "")), labels)
 
-    def _host_port(self, container: Container, spec: ContainerSpec) -> int:
+    def _container_for(self, spec: ContainerSpec) -> tuple[str, int, str]:
+        """A started container for ``spec``: its id, host port and the server's password."""
+        if self.reuse:
+            return self._reused(spec)
+        image, baked_password = self._image(spec)
+        password = baked_password or secrets.token_urlsafe(18)
+        name = f"dockwork-{self.project}-test-{spec.kind}-{self.run_id}"
+        cid = self._create(spec, image, name, password)
+        self._owned.append(cid)
+        self.engine.start(cid)
+        return cid, self._host_port(cid, spec), password
+
+    def _reused(self, spec: ContainerSpec) -> tuple[str, int, str]:
+        name = f"dockwork-{self.project}-{spec.kind}-{spec.config_hash()}"
+        try:
+            cid = str(self.engine.inspect(name)["Id"])
+        except ApiError as exc:
+            if exc.status != 404:  # noqa: PLR2004
+                raise
+            image, baked_password = self._image(spec)
+            try:
+                cid = self._create(spec, image, name, baked_password or secrets.token_urlsafe(18))
+            except ApiError as conflict:
+                if conflict.status != 409:  # noqa: PLR2004 - another run created it first
+                    raise
+                cid = str(self.engine.inspect(name)["Id"])
+        self.engine.start(cid)  # started already: fine
+        config = self.engine.inspect(cid).get("Config") or {}
+        password = password_of(spec, config.get("Env") or [], config.get("Cmd") or [])
+        return cid, self._host_port(cid, spec), password
+
+    def _create(self, spec: ContainerSpec, image: str, name: str, password: str) -> str:
+        environment, command = spec.with_password(password)
+        port = f"{spec.port}/tcp"
+        host_config: dict[str, Any] = {
+            "PortBindings": {port: [{"HostIp": self.bind, "HostPort": ""}]},
+            "Tmpfs": dict(spec.tmpfs),
+        }
+        if spec.kind == "postgres":
+            host_config["ShmSize"] = 256 * 1024 * 1024
+        config: dict[str, Any] = {
+            "Image": image,
+            "Cmd": command,
+            "Env": [f"{k}={v}" for k, v in environment.items()],
+            "Labels": self.labels(spec),
+            "ExposedPorts": {port: {}},
+            "HostConfig": host_config,
+        }
+        if spec.entrypoint is not None:
+            config["Entrypoint"] = list(spec.entrypoint)
+        if spec.user:
+            config["User"] = spec.user
+        return self.engine.create(name, config)
+
+    def _host_port(self, cid: str, spec: ContainerSpec) -> int:
         deadline = time.monotonic() + 10
         while True:
-            container.reload()
-            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{spec.port}/tcp")
+            state = self.engine.inspect(cid)
+            bindings = ((state.get("NetworkSettings") or {}).get("Ports") or {}).get(
+                f"{spec.port}/tcp"
+            )
             if bindings:
                 return int(bindings[0]["HostPort"])
-            if container.status == "exited" or time.monotonic() > deadline:
-                raise ProvisionError(self._failure(container, spec, "it published no port"))
+            exited = (state.get("State") or {}).get("Status") in {"exited", "dead"}
+            if exited or time.monotonic() > deadline:
+                raise ProvisionError(self._failure(cid, spec, "it published no port"))
             time.sleep(0.05)
 
-    def _wait_ready(self, containers: list[Container], found: dict[str, str]) -> None:
+    def _wait_ready(self, cids: list[str], found: dict[str, str]) -> None:
         probes = {
-            spec.kind: _watch(container, _probe_for(spec.kind, found[spec.kind]))
-            for container, spec in zip(containers, self.specs, strict=True)
+            spec.kind: _watch(self.engine, cid, _probe_for(spec.kind, found[spec.kind]))
+            for cid, spec in zip(cids, self.specs, strict=True)
         }
         t0 = time.monotonic()
-        try:
-            readiness.wait_all(probes, timeout=self.service_timeout)
-        except readiness.NotReadyError as exc:
-            index = [s.kind for s in self.specs].index(exc.service)
-            raise ProvisionError(
-                self._failure(containers[index], self.specs[index], str(exc))
-            ) from exc
+        failed = readiness.failures(probes, timeout=self.service_timeout)
+        if failed:
+            kind, error = next(iter(failed.items()))
+            index = [s.kind for s in self.specs].index(kind)
+            raise ProvisionError(self._failure(cids[index], self.specs[index], str(error)))
         self.timings["ready"] = time.monotonic() - t0
 
-    def _failure(self, container: Container, spec: ContainerSpec, why: str) -> str:
+    def _failure(self, cid: str, spec: ContainerSpec, why: str) -> str:
         try:
-            container.reload()
-            state = container.status
-            logs = container.logs(tail=30).decode(errors="replace").rstrip()
-        except Exception as exc:  # noqa: BLE001
+            state = str((self.engine.inspect(cid).get("State") or {}).get("Status"))
+            logs = self.engine.logs(cid).rstrip()
+        except ApiError as exc:
             state, logs = "unknown", f"(logs unavailable: {describe(exc)})"
         return (
-            f"the test {spec.kind} (container {container.name}, image {spec.image}, state "
-            f"{state}) is not ready: {why}. Its last log lines:\n{logs or '(no output)'}\n"
+            f"the test {spec.kind} (container {cid[:12]}, image {spec.image}, state {state}) "
+            f"is not ready: {why}. Its last log lines:\n{logs or '(no output)'}\n"
             "Check the image (POSTGRES_IMAGE / REDIS_IMAGE) and the engine; "
             "DOCKWORK_SERVICE_TIMEOUT raises the deadline; DOCKWORK_POSTGRES_INIT=entrypoint "
             "starts PostgreSQL through its image's entrypoint."
@@ -377,7 +371,7 @@ def _probe_for(kind: str, url: str) -> readiness.Probe:
     return readiness.redis_probe(url) if kind == "redis" else readiness.postgres_probe(url)
 
 
-def _watch(container: Container, probe: readiness.Probe, every: float = 0.5) -> readiness.Probe:
+def _watch(engine: Engine, cid: str, probe: readiness.Probe, every: float = 0.5) -> readiness.Probe:
     """``probe``, giving up at once when the container has stopped (no point waiting)."""
     checked = [0.0]
 
@@ -388,9 +382,9 @@ def _watch(container: Container, probe: readiness.Probe, every: float = 0.5) -> 
             now = time.monotonic()
             if now - checked[0] >= every:
                 checked[0] = now
-                container.reload()
-                if container.status in {"exited", "dead"}:
-                    code = container.attrs.get("State", {}).get("ExitCode")
+                state = engine.inspect(cid).get("State") or {}
+                if state.get("Status") in {"exited", "dead"}:
+                    code = state.get("ExitCode")
                     raise readiness.GaveUpError(f"its container exited with code {code}") from None
             raise
 
@@ -407,3 +401,7 @@ __all__ = [
     "release",
     "remove",
 ]
+
+
+if __name__ == "__main__":  # the detached remover of release(wait=False)
+    remove(Engine(), sys.argv[1:])

@@ -1,9 +1,10 @@
-"""Where reused test servers were left, so a warm run finds them without the engine.
+"""Where reused test servers were left, so a warm run finds them at once.
 
-A file per reuse key under the user's cache directory holds the URLs. A warm run probes
-them (PostgreSQL must report the cluster name dockwork gives its test servers) and uses
-them; anything else (file missing, server gone, ports changed after an engine restart)
-falls back to asking the engine, which rewrites the file.
+A file per reuse key under the user's cache directory holds the servers (URLs and
+container ids). A warm run checks each container with one engine call (running, and
+still publishing the port its URL names) and uses them: no container is created, no
+client library imported. Anything else (file missing, container gone, ports changed after
+an engine restart) falls back to the full path, which rewrites the file.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from dockwork import urls
 from dockwork.config import cache_dir
-from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
-
-CLUSTER_NAME = "dockwork-test"
+from dockwork.testservers.engine_api import ApiError, Engine
 
 
 def _path(key: str) -> Path:
@@ -53,30 +52,31 @@ class CachedBackend:
         """Reused servers outlive the run."""
 
 
-def _probe_postgres(url: str) -> None:
-    import psycopg  # noqa: PLC0415
+def _still_there(engine: Engine, cid: str, url: str) -> bool:
+    """The container runs and publishes the port the cached URL names."""
+    try:
+        state = engine.inspect(cid)
+    except ApiError:
+        return False
+    if not (state.get("State") or {}).get("Running"):
+        return False
+    ports = (state.get("NetworkSettings") or {}).get("Ports") or {}
+    published = {str(b.get("HostPort")) for bindings in ports.values() for b in bindings or []}
+    return str(urlsplit(url).port) in published
 
-    with psycopg.connect(urls.libpq(url), connect_timeout=2) as conn:
-        row = conn.execute("SHOW cluster_name").fetchone()
-    if row is None or row[0] != CLUSTER_NAME:
-        raise ConnectionError(f"not a dockwork test server (cluster_name {row!r})")
 
-
-def find(key: str) -> CachedBackend | None:
-    """A backend for the cached servers when they all still answer, else None."""
+def find(key: str, engine: Engine) -> CachedBackend | None:
+    """A backend for the cached servers when they are all still there, else None."""
     path = _path(key)
     try:
         cached = Servers.from_json(path.read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no usable entry
-    try:
-        if cached.database_url:
-            _probe_postgres(cached.database_url)
-        if cached.redis_url:
-            readiness.redis_probe(cached.redis_url, timeout=1)()
-    except Exception:  # noqa: BLE001 - any failure: stale, ask the engine
-        path.unlink(missing_ok=True)
-        return None
+    urls = {"postgres": cached.database_url, "redis": cached.redis_url}
+    for kind, url in urls.items():
+        if url and not _still_there(engine, cached.details.get(kind, ""), url):
+            path.unlink(missing_ok=True)
+            return None
     servers = Servers(
         CachedBackend.name, cached.database_url, cached.redis_url, details=cached.details
     )

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockwork.errors import DockworkError, ProvisionError
-from dockwork.testservers import discovery
 from dockwork.testservers.base import Heartbeat, Servers
 from dockwork.testservers.ownership import HEARTBEAT_SECONDS, Owner
 
@@ -84,6 +83,8 @@ class Run:
             if failure.is_file():  # one attempt per run: every process reports the same error
                 data = json.loads(failure.read_text())
                 raise ProvisionError(str(data["message"]), exit_code=int(data["code"]))
+            from dockwork.testservers import discovery  # noqa: PLC0415 - only when needed
+
             try:
                 backend = discovery.discover(config, owner=self.owner)
                 servers = backend.start()
@@ -101,6 +102,8 @@ class Run:
     def _beat(self) -> None:
         servers = self.recorded()
         if servers is not None:
+            from dockwork.testservers import discovery  # noqa: PLC0415
+
             discovery.renew(servers)
 
     def end(self) -> None:
@@ -110,7 +113,9 @@ class Run:
         try:
             servers = self.recorded()
             if servers is not None:
-                discovery.release(servers)
+                from dockwork.testservers import discovery  # noqa: PLC0415
+
+                discovery.release(servers, wait=False)
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
