@@ -53,6 +53,7 @@ def _external(config: Config) -> ExternalBackend | None:
     return ExternalBackend(
         config.test_database_url if "postgres" in wanted else None,
         config.test_redis_url if "redis" in wanted else None,
+        timeout=config.service_timeout,
     )
 
 

@@ -13,7 +13,7 @@ from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
 
 SETTINGS = {"postgres": "DOCKWORK_TEST_DATABASE_URL", "redis": "DOCKWORK_TEST_REDIS_URL"}
-#: a server that is supposed to be running already gets this long to answer
+#: a server that is supposed to be running already gets this long to answer (at most)
 TIMEOUT = 10.0
 
 
@@ -22,9 +22,12 @@ class ExternalBackend:
 
     name = "external"
 
-    def __init__(self, database_url: str | None, redis_url: str | None) -> None:
+    def __init__(
+        self, database_url: str | None, redis_url: str | None, *, timeout: float = TIMEOUT
+    ) -> None:
         self.database_url = urls.libpq(database_url) if database_url else None
         self.redis_url = redis_url
+        self.timeout = min(timeout, TIMEOUT)
 
     def start(self) -> Servers:
         """Check each answers a real query, then hand them out (or say which do not)."""
@@ -34,7 +37,7 @@ class ExternalBackend:
             for kind, url in given.items()
             if url
         }
-        failed = readiness.failures(probes, timeout=TIMEOUT)
+        failed = readiness.failures(probes, timeout=self.timeout)
         if failed:
             lines = []
             for kind, error in failed.items():
@@ -42,7 +45,7 @@ class ExternalBackend:
                 cause = describe(error.last_error) if error.last_error else "no answer"
                 lines.append(
                     f"the test {kind} server named by {SETTINGS[kind]} ({urls.mask(url)}) did "
-                    f"not answer within {TIMEOUT:g}s ({urls.mask_text(cause, url)})"
+                    f"not answer within {self.timeout:g}s ({urls.mask_text(cause, url)})"
                 )
             names = " / ".join(SETTINGS[kind] for kind in failed)
             raise ProvisionError(
