@@ -25,6 +25,7 @@ nox.options.sessions = [
     "typecheck",
     "compose",
     "tests",
+    "tests-embedded",
     "migrations",
     "e2e",
     "clones",
@@ -66,6 +67,16 @@ def tests(session: nox.Session) -> None:
     noxtools.sync(session)
     args = ["-n", "auto", *session.posargs]
     session.run(*noxtools.pytest_args(load_config(), args, "not e2e", "not clones"))
+
+
+@nox.session(name="tests-embedded")
+def tests_embedded(session: nox.Session) -> None:
+    """The same tests with no Docker engine: real PostgreSQL and Redis from wheels."""
+    noxtools.sync(session)
+    args = ["-n", "auto", *session.posargs]
+    # DOCKER_HOST names nothing: tests that need the engine skip, the servers are embedded
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "DOCKWORK_TEST_BACKEND": "auto"}
+    session.run(*noxtools.pytest_args(load_config(), args, "not e2e", "not clones"), env=env)
 
 
 @nox.session

@@ -98,6 +98,8 @@ TOOLS = {
     "baseline": ("baseline", ["-p", "no:dockwork"], {}),
     "dockwork cold": ("dockwork", [], {}),
     "dockwork warm": ("dockwork", [], {"DOCKWORK_REUSE": "1"}),
+    "embedded cold": ("dockwork", [], {"DOCKWORK_TEST_BACKEND": "embedded"}),
+    "embedded warm": ("dockwork", [], {"DOCKWORK_TEST_BACKEND": "embedded", "DOCKWORK_REUSE": "1"}),
     "pytest-databases": ("pytest-databases", ["-p", "no:dockwork"], {}),
     "testcontainers": ("testcontainers", ["-p", "no:dockwork"], {}),
 }
@@ -143,6 +145,12 @@ def median_ms(samples: list[float]) -> float:
 
 
 def remove_reused() -> None:
+    """The reused servers of the bench's project (containers, and embedded processes)."""
+    from dockwork.testservers import embedded  # noqa: PLC0415
+
+    for record in embedded.state_dir("dockwork").glob("reuse-*.json"):
+        embedded.release_record(record)
+        record.with_suffix(".servers").unlink(missing_ok=True)
     out = subprocess.run(
         [
             "docker",
@@ -334,6 +342,8 @@ def report_servers(results: dict[str, list[float]]) -> None:
     print(row("bare session (subtracted; no plugin)", f"{base:,.0f} ms"))
     print(line("dockwork cold", "<= 0.35x"))
     print(line("dockwork warm", "<= 0.05x"))
+    print(line("embedded cold", "<= 0.2x"))
+    print(line("embedded warm"))
     print(line("pytest-databases", "(reference)"))
     print(line("testcontainers"))
 

@@ -52,6 +52,15 @@ def gone(project: str, timeout: float = 20) -> bool:
     return True
 
 
+def wrong_password(url: str) -> str:
+    """``url`` with another password: what an intruder without it would try."""
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    netloc = f"{parts.username or ''}:wrong@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def pg_image() -> str:
     return os.environ.get("POSTGRES_IMAGE") or "postgres:17"
 

@@ -8,7 +8,6 @@ for its own settings.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 import re
@@ -34,6 +33,7 @@ ENV_ALIASES = {"postgres_image": "POSTGRES_IMAGE", "redis_image": "REDIS_IMAGE"}
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 POSTGRES_INIT_MODES = ("baked", "direct", "entrypoint")
 TEST_SERVICES = ("postgres", "redis")
+TEST_BACKENDS = ("auto", "docker", "embedded")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -80,6 +80,11 @@ class Config:
     #: how the test PostgreSQL container starts: "baked" (an image with the data directory
     #: initialised once), "direct" (initdb + postgres in each container) or "entrypoint"
     postgres_init: str = "baked"
+    #: where test servers come from: "auto" (a Docker engine when one answers, else the
+    #: embedded servers), "docker", or "embedded" (server processes from wheels, no Docker)
+    test_backend: str = "auto"
+    #: the embedded PostgreSQL's major version the project requires ("" = any), e.g. "18"
+    embedded_postgres: str = ""
     #: the address test containers publish their ports on (the engine's loopback by default)
     test_bind: str = "127.0.0.1"
     #: the servers the project's tests use: "postgres", "redis" (default: those the compose
@@ -217,6 +222,11 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"{where('database_scheme')}: `database_scheme` must be one of "
             f"{', '.join(POSTGRES_SCHEMES)}, got {config.database_scheme!r}."
         )
+    if config.test_backend not in TEST_BACKENDS:
+        raise ConfigError(
+            f"{where('test_backend')}: `test_backend` must be one of {', '.join(TEST_BACKENDS)}, "
+            f"got {config.test_backend!r}."
+        )
     if config.postgres_init not in POSTGRES_INIT_MODES:
         raise ConfigError(
             f"{where('postgres_init')}: `postgres_init` must be one of "
@@ -321,6 +331,7 @@ def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:
     """Where the migrations live, from the command that runs them: ``python -m pkg.mod``
     (that module's package, under the root or ``src/``) or alembic (``script_location`` of
     its ini file); None when it cannot tell."""
+    import configparser  # noqa: PLC0415 - only for projects that migrate with alembic.ini
     if "-m" in migrate and migrate.index("-m") + 1 < len(migrate):
         module = migrate[migrate.index("-m") + 1]
         if module != "alembic":

