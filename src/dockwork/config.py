@@ -332,6 +332,7 @@ def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:
     (that module's package, under the root or ``src/``) or alembic (``script_location`` of
     its ini file); None when it cannot tell."""
     import configparser  # noqa: PLC0415 - only for projects that migrate with alembic.ini
+
     if "-m" in migrate and migrate.index("-m") + 1 < len(migrate):
         module = migrate[migrate.index("-m") + 1]
         if module != "alembic":

@@ -116,6 +116,7 @@ def probe(timeout: float = 20.0) -> Probe:
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - off the import path
 
     from dockwork import runner  # noqa: PLC0415
+
     docker = shutil.which("docker")
     host = describe_host()
     if docker is None:
