@@ -24,6 +24,7 @@ nox.options.sessions = [
     "lint",
     "typecheck",
     "compose",
+    "web",
     "tests",
     "tests-embedded",
     "migrations",
@@ -59,6 +60,12 @@ def typecheck(session: nox.Session) -> None:
 def compose(session: nox.Session) -> None:
     """`docker compose config -q` for every compose-file combination."""
     noxtools.check_compose(session)
+
+
+@nox.session(venv_backend="none")
+def web(session: nox.Session) -> None:
+    """The frontend: biome, tsc and vitest in its Node service (Node comes in the image)."""
+    noxtools.web_checks(session)
 
 
 @nox.session

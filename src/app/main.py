@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import (
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 from app.api import UserController, health
 from app.queue import make_queue
 from app.settings import Settings
+from app.web import frontend
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -71,8 +73,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             except (RedisError, OSError) as exc:
                 log.warning("closing the Redis queue failed during shutdown: %s", exc)
 
+    web = frontend(Path(settings.web_dir)) if settings.web_dir else []
     return Litestar(
-        route_handlers=[UserController, health],
+        route_handlers=[UserController, health, *web],
         plugins=[SQLAlchemyPlugin(config=db_config)],
         lifespan=[queue_lifespan],
         debug=settings.debug,

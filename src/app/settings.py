@@ -28,6 +28,8 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     queue_name: str = "default"
     debug: bool = False
+    #: the built frontend (Vite's dist) the app serves; empty: none (development: Vite does)
+    web_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -38,4 +40,5 @@ class Settings:
             redis_url=env.get("REDIS_URL", DEFAULT_REDIS_URL),
             queue_name=env.get("SAQ_QUEUE_NAME", "default"),
             debug=env.get("APP_DEBUG", "").lower() in {"1", "true", "yes"},
+            web_dir=env.get("WEB_DIR", ""),
         )

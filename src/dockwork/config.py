@@ -62,6 +62,8 @@ class Config:
     #: the SQLAlchemy driver scheme the project's code expects in database URLs
     database_scheme: str = "postgresql"
     shell_command: tuple[str, ...] = ("bash",)
+    #: the frontend's Node service (`inv web.*`; its URL printed by `inv dev`)
+    web_service: str = "web"
     #: where the dev image has the checkout mounted (maps container paths to host paths)
     container_workdir: str = "/app"
     test_paths: tuple[str, ...] = ("tests",)

@@ -45,6 +45,26 @@ def ensure(config: Config) -> Path | None:
     return target
 
 
+#: a ``NAME=value`` line of an env file (``export NAME=…`` too)
+ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MULTILINE)
+
+
+def names(path: Path) -> list[str]:
+    """The variables an env file assigns, in order."""
+    return ASSIGNMENT.findall(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def behind_example(config: Config) -> list[str]:
+    """Variables ``.env.example`` has that the development ``.env`` lacks (and the
+    environment does not set): added to the example after ``.env`` was made from it."""
+    target = env_path(config)
+    example = config.root / EXAMPLE_NAME
+    if not config.development or not target.is_file() or not example.is_file():
+        return []
+    have = set(names(target))
+    return [n for n in names(example) if n not in have and n not in os.environ]
+
+
 def missing_variable_hint(output: str, config: Config) -> str | None:
     """One line on how to set a variable Compose says is missing, or None."""
     match = MISSING.search(output)
@@ -64,4 +84,4 @@ def missing_variable_hint(output: str, config: Config) -> str | None:
     )
 
 
-__all__ = ["ensure", "env_path", "missing_variable_hint"]
+__all__ = ["behind_example", "ensure", "env_path", "missing_variable_hint", "names"]

@@ -78,13 +78,18 @@ def compose_file_sets(config: Config) -> list[tuple[str, ...]]:
     return sets
 
 
-def compose_config_commands(config: Config) -> list[list[str]]:
-    """``docker compose … config -q`` for each combination, with the example env file."""
+def example_compose(config: Config, files: Sequence[str] | None = None) -> Compose:
+    """The project's Compose with the example env file (a session never reads your .env)."""
     example = config.root / ".env.example"
     env_file = str(example.name) if example.is_file() else config.env_file
+    chosen = config.compose_files if files is None else tuple(files)
+    return Compose(config.project_name, chosen, env_file=env_file)
+
+
+def compose_config_commands(config: Config) -> list[list[str]]:
+    """``docker compose … config -q`` for each combination, with the example env file."""
     return [
-        Compose(config.project_name, files, env_file=env_file).config(quiet=True)
-        for files in compose_file_sets(config)
+        example_compose(config, files).config(quiet=True) for files in compose_file_sets(config)
     ]
 
 
@@ -93,6 +98,27 @@ def check_compose(session: Any) -> None:
     config = load_config()
     for argv in compose_config_commands(config):
         session.run(*argv, external=True)
+
+
+def web_checks(session: Any) -> None:
+    """The frontend's lint, typecheck and unit tests, in its Node service (no Node here).
+
+    In a Compose project of this session's own (its node_modules volume, its network),
+    removed after: concurrent runs never share one.
+    """
+    from dockwork.tasks._base import host_ids  # noqa: PLC0415
+    from dockwork.tasks.web import LINT, TEST, web_command  # noqa: PLC0415
+
+    config = load_config()
+    own = f"{config.project_name}-web-{secrets.token_hex(3)}"
+    compose = dataclasses.replace(example_compose(config), project_name=own, profiles=("*",))
+    argv = compose.run(
+        config.web_service, web_command([*LINT, *TEST]), no_deps=True, tty=False, user=host_ids()
+    )
+    try:
+        session.run(*argv, external=True)
+    finally:
+        session.run(*compose.down(volumes=True), external=True, silent=True)
 
 
 @contextlib.contextmanager
@@ -160,8 +186,10 @@ __all__ = [
     "compose_config_commands",
     "compose_file_sets",
     "envdir",
+    "example_compose",
     "migration_roundtrip",
     "pytest_args",
     "servers",
     "sync",
+    "web_checks",
 ]

@@ -32,7 +32,12 @@ def images() -> dict[str, str]:
     """Image tags of this test run's own: built from this checkout once, shared by its
     stacks (and workers), never an older build left by another run."""
     tag = os.environ[TAG_VARIABLE]
-    return {"APP_IMAGE": f"dockwork-e2e-app:{tag}", "APP_DEV_IMAGE": f"dockwork-e2e-app-dev:{tag}"}
+    return {
+        "APP_IMAGE": f"dockwork-e2e-app:{tag}",
+        "APP_DEV_IMAGE": f"dockwork-e2e-app-dev:{tag}",
+        # built by the first test that starts the frontend's dev server
+        "WEB_DEV_IMAGE": f"dockwork-e2e-web-dev:{tag}",
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,8 +65,9 @@ def built_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     lock = Path(tempfile.gettempdir()) / f"dockwork-{os.environ[TAG_VARIABLE]}.lock"
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        built = [tags["APP_IMAGE"], tags["APP_DEV_IMAGE"]]
         present = subprocess.run(
-            ["docker", "image", "inspect", *tags.values()], capture_output=True, check=False
+            ["docker", "image", "inspect", *built], capture_output=True, check=False
         )
         if present.returncode != 0:
             root = tmp_path_factory.mktemp("build")
@@ -133,11 +139,12 @@ class Stack:
         items = [json.loads(line) for line in out.splitlines() if line.strip()]
         return {str(i["Service"]): i for i in items}
 
-    def app_url(self) -> str:
-        for pub in self.states()["app"]["Publishers"]:  # type: ignore[union-attr]
+    def app_url(self, service: str = "app") -> str:
+        """The service's published URL on this machine (the app's by default)."""
+        for pub in self.states()[service]["Publishers"]:  # type: ignore[union-attr]
             if pub["PublishedPort"]:
                 return f"http://127.0.0.1:{pub['PublishedPort']}"
-        raise AssertionError("the app publishes no port")
+        raise AssertionError(f"{service} publishes no port")
 
     def containers(self) -> list[str]:
         out = subprocess.run(
@@ -189,6 +196,9 @@ def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack
         "APP_PORT": "0",
         "DB_PORT": "0",
         "CACHE_PORT": "0",
+        "WEB_PORT": "0",
+        # the frontend's dev server (profile "web", on in .env) only where a test asks
+        "COMPOSE_PROFILES": "",
         # images of this run's own, built once: a dev stack's images are never retagged
         **tags,
         "DOCKWORK_WAIT_TIMEOUT": "240",
@@ -205,7 +215,7 @@ def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack
     finally:
         # interpolation needs a value even when the test never got as far as creating .env
         s.env.setdefault("POSTGRES_PASSWORD", "cleanup-only")
-        s.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+        s.compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5")
 
 
 @pytest.fixture

@@ -105,9 +105,13 @@ def test_up_round_trip_persistence_and_down(stack: Stack) -> None:
             "app",
             "sh",
             "-c",
-            "command -v uv gcc cc pip-compile; ls -d /root/.cache/uv 2>/dev/null; true",
+            "command -v uv gcc cc pip-compile node npm npx; "
+            "ls -d /root/.cache/uv /root/.npm /srv/web/node_modules 2>/dev/null; true",
         )
         assert tools.stdout.strip() == "", f"runtime stage carries build tools: {tools.stdout}"
+        built = stack.compose("exec", "-T", "app", "ls", "/srv/web", "/srv/web/assets").stdout
+        assert "index.html" in built, f"the built frontend is not in the image: {built}"
+        assert ".js" in built, f"the built frontend is not in the image: {built}"
         names = ("dockwork", "invoke", "docker", "nox", "pytest")
         probe = f"import importlib.util as u; print([m for m in {names!r} if u.find_spec(m)])"
         toolkit = stack.compose("exec", "-T", "app", "python", "-c", probe).stdout.strip()

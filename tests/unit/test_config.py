@@ -186,3 +186,27 @@ def test_development_means_the_override_is_in_use(tmp_path: Path) -> None:
     assert load_config(tmp_path, environ={}).development
     prod = load_config(tmp_path, environ={"DOCKWORK_COMPOSE_FILES": "compose.yaml"})
     assert not prod.development
+
+
+def test_an_env_made_before_the_example_grew_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwork import envfile  # noqa: PLC0415
+
+    root = make_project(
+        tmp_path,
+        'compose_files = ["compose.yaml", "compose.override.yaml"]',
+        files=("compose.yaml", "compose.override.yaml"),
+    )
+    example = "# dev\nPOSTGRES_PASSWORD=x\nCOMPOSE_PROFILES=web\nWEB_PORT=1\n"
+    (root / ".env.example").write_text(example)
+    (root / ".env").write_text("POSTGRES_PASSWORD=mine\nexport EXTRA=1\n")
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    monkeypatch.setenv("WEB_PORT", "5174")  # set where Compose also looks: not lacking
+    config = load_config(root, environ={})
+    assert envfile.behind_example(config) == ["COMPOSE_PROFILES"]
+    (root / ".env").write_text("POSTGRES_PASSWORD=mine\nCOMPOSE_PROFILES=\n")
+    assert envfile.behind_example(config) == []
+    production = load_config(root, environ={"DOCKWORK_COMPOSE_FILES": "compose.yaml"})
+    (root / ".env").write_text("")
+    assert envfile.behind_example(production) == [], "production never gets the example's"

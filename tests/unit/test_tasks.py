@@ -12,8 +12,8 @@ from invoke.exceptions import Exit
 from invoke.runners import Result
 
 from dockwork.compose import Compose, ServiceState
-from dockwork.tasks import namespace, quality, stack
-from dockwork.tasks._base import remainder_args
+from dockwork.tasks import namespace, quality, stack, web
+from dockwork.tasks._base import host_ids, remainder_args
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "docker compose -p demo -f compose.yaml -f compose.override.yaml"
@@ -186,3 +186,23 @@ def test_ci_runs_the_default_nox_sessions_like_ci_run() -> None:
     assert ran(c) == ["nox", "nox -R -s lint"]
     ci_run = (ROOT / ".ci" / "run").read_text()
     assert ci_run.rstrip().endswith("exec uv run nox"), "CI runs the same default sessions"
+
+
+def test_web_tasks_run_in_the_node_service_as_the_host_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Compose, "services", lambda self: ["app", "web"])
+    one_off = f"{BASE} run --rm --no-deps -T --user {host_ids()} web"
+    lint = f"{one_off} sh -c 'npm run lint && npm run typecheck'"
+    c = mock(lint, f"{one_off} npm test", f"{one_off} npm run build")
+    web.lint(c)
+    web.test(c)
+    web.build(c)
+    assert ran(c) == [lint, f"{one_off} npm test", f"{one_off} npm run build"]
+
+
+def test_web_tasks_without_a_web_service_say_so() -> None:
+    with pytest.raises(Exit) as excinfo:
+        web.lint(mock())
+    assert "no 'web' service" in str(excinfo.value.message)
+    assert excinfo.value.code != 0

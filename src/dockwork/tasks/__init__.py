@@ -12,7 +12,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 from invoke.tasks import Task
 
-from dockwork.tasks import db, doctor, quality, stack
+from dockwork.tasks import db, doctor, quality, stack, web
 from dockwork.tasks._signals import ForwardingLocal
 
 
@@ -24,6 +24,7 @@ def namespace(*extra: Collection) -> Collection:
             if isinstance(member, Task):
                 ns.add_task(member)
     ns.add_collection(Collection.from_module(db), name="db")
+    ns.add_collection(Collection.from_module(web), name="web")
     for collection in extra:
         ns.add_collection(collection)
     # signals (a cancelled CI job, a closed terminal) reach the command a task runs

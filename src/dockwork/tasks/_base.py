@@ -85,6 +85,12 @@ def project(*, engine: bool = True) -> tuple[Config, Compose]:
                 f"created {created.name} from {envfile.EXAMPLE_NAME} (development values, mode "
                 "0600; edit it to change credentials or ports)."
             )
+        elif lacking := envfile.behind_example(config):
+            say(
+                f"{envfile.env_path(config).name} lacks {', '.join(lacking)}, which "
+                f"{envfile.EXAMPLE_NAME} has (added after your {envfile.env_path(config).name} "
+                "was made): copy the lines you want from it."
+            )
     return config, Compose.from_config(config)
 
 

