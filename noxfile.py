@@ -30,6 +30,7 @@ nox.options.sessions = [
     "migrations",
     "e2e",
     "clones",
+    "swarm",
 ]
 
 
@@ -101,7 +102,7 @@ def e2e(session: nox.Session) -> None:
     noxtools.sync(session)
     # a module's tests share a stack: they stay on one worker (loadfile); images are built once
     args = ["-n", "auto", "--dist", "loadfile", *session.posargs, "tests/e2e"]
-    session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones"))
+    session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones", "not swarm"))
 
 
 @nox.session
@@ -110,6 +111,14 @@ def clones(session: nox.Session) -> None:
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_clones.py", "-s"]
     session.run(*noxtools.pytest_args(load_config(), args, "clones"))
+
+
+@nox.session
+def swarm(session: nox.Session) -> None:
+    """`inv deploy.*` on a single-node Docker Swarm: deploy, rolling update, rollback, rm."""
+    noxtools.sync(session)
+    args = [*session.posargs, "tests/e2e/test_swarm.py", "-s"]
+    session.run(*noxtools.pytest_args(load_config(), args, "swarm"))
 
 
 @nox.session(default=False)

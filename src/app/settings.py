@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://app:app@127.0.0.1:15432/app"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
@@ -20,6 +25,18 @@ def _async_driver(url: str) -> str:
     return url
 
 
+def _setting(env: Mapping[str, str], name: str, default: str) -> str:
+    """``name`` from the environment, or from the file ``<name>_FILE`` names (a Docker or
+    Kubernetes secret mounted as a file); both set is an error, not a guess."""
+    path = env.get(f"{name}_FILE")
+    if path and env.get(name):
+        msg = f"both {name} and {name}_FILE are set: keep one."
+        raise ValueError(msg)
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return env.get(name, default)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -32,12 +49,12 @@ class Settings:
     web_dir: str = ""
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
         return cls(
-            database_url=_async_driver(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
-            redis_url=env.get("REDIS_URL", DEFAULT_REDIS_URL),
+            database_url=_async_driver(_setting(env, "DATABASE_URL", DEFAULT_DATABASE_URL)),
+            redis_url=_setting(env, "REDIS_URL", DEFAULT_REDIS_URL),
             queue_name=env.get("SAQ_QUEUE_NAME", "default"),
             debug=env.get("APP_DEBUG", "").lower() in {"1", "true", "yes"},
             web_dir=env.get("WEB_DIR", ""),

@@ -22,18 +22,26 @@ from dockwork.errors import ConfigError
 from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 ENV_PREFIX = "DOCKWORK_"
 #: settings that also follow a variable the compose files read (the contract's names); the
 #: DOCKWORK_ name wins over these
-ENV_ALIASES = {"postgres_image": "POSTGRES_IMAGE", "redis_image": "REDIS_IMAGE"}
+ENV_ALIASES = {
+    "postgres_image": "POSTGRES_IMAGE",
+    "redis_image": "REDIS_IMAGE",
+    "deploy_proxy_image": "HAPROXY_IMAGE",
+}
 #: Compose's rule for project names (compose-spec: lowercase letters, digits, - and _,
 #: starting with a letter or digit)
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 POSTGRES_INIT_MODES = ("baked", "direct", "entrypoint")
 TEST_SERVICES = ("postgres", "redis")
 TEST_BACKENDS = ("auto", "docker", "embedded")
+DEPLOY_ROUTINGS = ("mesh", "proxy")
+LIMIT_KEYS = ("cpus", "memory")
+#: Docker's rule for stack (and service) names
+STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -99,6 +107,30 @@ class Config:
     #: images of the test servers (POSTGRES_IMAGE / REDIS_IMAGE, like the compose files)
     postgres_image: str = "postgres:17"
     redis_image: str = "redis:7"
+    #: `inv deploy.*` (Docker Swarm): the stack's name (default: the project's)
+    deploy_stack: str = ""
+    #: the compose files the stack file is rendered from (production: no dev override)
+    deploy_files: tuple[str, ...] = ("compose.yaml",)
+    #: replicas, as "service=N" (default: the app 2, every other service 1)
+    deploy_replicas: tuple[str, ...] = ()
+    #: resource limits, as "service.cpus=1.5" / "service.memory=512M"
+    deploy_limits: tuple[str, ...] = ()
+    #: variables that become Docker secrets (their value from the environment, or from the
+    #: file `<NAME>_FILE` names)
+    deploy_secrets: tuple[str, ...] = ("POSTGRES_PASSWORD",)
+    #: a registry to push the images to, so other nodes can pull them (none: this node's)
+    deploy_registry: str = ""
+    #: the images' tag (default: the commit, with "-dirty-<hash>" for uncommitted changes)
+    deploy_tag: str = ""
+    #: "mesh" (Swarm's virtual IPs and ingress routing) or "proxy" (DNS round robin, the
+    #: app published by an HAProxy service in host mode: for engines without IPVS)
+    deploy_routing: str = "mesh"
+    #: the proxy's image (HAPROXY_IMAGE, like the compose files' image variables)
+    deploy_proxy_image: str = "haproxy:3.0"
+    #: seconds an updated task is watched before the update counts as good
+    deploy_monitor: float = 10
+    #: seconds a deploy (the migration job, then convergence) may take
+    deploy_timeout: float = 300
 
     @property
     def compose_paths(self) -> tuple[Path, ...]:
@@ -122,6 +154,24 @@ class Config:
                 '["migrations"].'
             )
         return [self.root / p for p in self.template_inputs]
+
+    @property
+    def stack(self) -> str:
+        """The Swarm stack's name."""
+        return self.deploy_stack or self.project_name
+
+    def replicas(self) -> dict[str, int]:
+        """``deploy_replicas`` as a mapping (validated when the config was loaded)."""
+        return {k: int(v) for k, v in (e.split("=", 1) for e in self.deploy_replicas)}
+
+    def limits(self) -> dict[str, dict[str, str]]:
+        """``deploy_limits`` as service → {"cpus": …, "memory": …}."""
+        out: dict[str, dict[str, str]] = {}
+        for entry in self.deploy_limits:
+            key, value = entry.split("=", 1)
+            service, what = key.rsplit(".", 1)
+            out.setdefault(service, {})[what] = value
+        return out
 
     @property
     def development(self) -> bool:
@@ -229,11 +279,41 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"{where('test_backend')}: `test_backend` must be one of {', '.join(TEST_BACKENDS)}, "
             f"got {config.test_backend!r}."
         )
+    _validate_deploy(config, where)
     if config.postgres_init not in POSTGRES_INIT_MODES:
         raise ConfigError(
             f"{where('postgres_init')}: `postgres_init` must be one of "
             f"{', '.join(POSTGRES_INIT_MODES)}, got {config.postgres_init!r}."
         )
+
+
+def _validate_deploy(config: Config, where: Callable[[str], str]) -> None:
+    if not STACK_NAME.match(config.stack):
+        raise ConfigError(
+            f"{where('deploy_stack')}: the stack name {config.stack!r} is not one Docker "
+            "accepts: letters, digits, '_', '.' and '-', starting with a letter or digit, at "
+            "most 41 characters. Set deploy_stack."
+        )
+    if config.deploy_routing not in DEPLOY_ROUTINGS:
+        raise ConfigError(
+            f"{where('deploy_routing')}: `deploy_routing` must be one of "
+            f"{', '.join(DEPLOY_ROUTINGS)}, got {config.deploy_routing!r}."
+        )
+    for entry in config.deploy_replicas:
+        name, _, count = entry.partition("=")
+        if not name or not count.isdigit():
+            raise ConfigError(
+                f"{where('deploy_replicas')}: `deploy_replicas` entry {entry!r} is not "
+                '"service=N" (e.g. "app=3").'
+            )
+    for entry in config.deploy_limits:
+        key, _, value = entry.partition("=")
+        service, _, what = key.rpartition(".")
+        if not service or what not in LIMIT_KEYS or not value:
+            raise ConfigError(
+                f"{where('deploy_limits')}: `deploy_limits` entry {entry!r} is not "
+                '"service.cpus=N" or "service.memory=SIZE" (e.g. "app.memory=512M").'
+            )
 
 
 def cache_dir() -> Path:

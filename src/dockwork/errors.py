@@ -67,6 +67,10 @@ class TestDatabaseError(DockworkError):
     exit_code = 3
 
 
+class DeployError(DockworkError):
+    """A Swarm deploy could not be done, or did not converge (what runs is said)."""
+
+
 class ProgramNotFoundError(DockworkError):
     """A program is not on PATH."""
 
@@ -140,6 +144,7 @@ def boundary(error: type[DockworkError], what: str, hint: str = "") -> Iterator[
 __all__ = [
     "CommandError",
     "ConfigError",
+    "DeployError",
     "DockworkError",
     "EngineError",
     "ProgramNotFoundError",

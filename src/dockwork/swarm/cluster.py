@@ -1,0 +1,370 @@
+"""The swarm, through the ``docker`` CLI (the same engine and context the user's ``docker``
+reaches): its state, a stack's services and tasks, the migration job, convergence, and the
+secrets and configs dockwork creates. Actions are shown as they run; queries are not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dockwork import runner
+from dockwork.errors import DeployError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from dockwork.swarm.render import Object
+
+#: the label on every secret and config dockwork creates for a stack
+STACK_LABEL = "dev.dockwork.stack"
+#: Docker's label on a stack's services, networks and volumes
+NAMESPACE_LABEL = "com.docker.stack.namespace"
+#: an update that ended in one of these did not go through
+FAILED_UPDATES = frozenset({"rollback_completed", "rollback_paused", "paused"})
+POLL = 0.5
+
+
+def _json(argv: list[str]) -> Any:
+    result = runner.run(argv, check=False)
+    if not result.ok:
+        return None
+    text = result.stdout.strip()
+    return json.loads(text) if text else None
+
+
+def require_manager(timeout: float = 20) -> None:
+    """This engine is a swarm manager; otherwise what to do about it."""
+    result = runner.run(
+        ["docker", "info", "--format", "{{json .Swarm}}"], check=False, timeout=timeout
+    )
+    if not result.ok:
+        raise DeployError(
+            f"the Docker engine does not answer ({result.stderr.strip() or 'no output'}). "
+            "Start it, or point DOCKER_HOST (or the docker context) at the swarm's manager."
+        )
+    info = json.loads(result.stdout or "{}") or {}
+    state = info.get("LocalNodeState") or "inactive"
+    if state != "active":
+        raise DeployError(
+            f"this Docker engine is not part of a swarm (state: {state}). `docker swarm init` "
+            "makes it a single-node swarm (add --advertise-addr <address> when it has "
+            "several); then deploy again. Nothing was deployed."
+        )
+    if not info.get("ControlAvailable"):
+        raise DeployError(
+            "this Docker engine is a swarm worker, and only a manager deploys: run this on a "
+            "manager node, or point DOCKER_HOST (or the docker context) at one."
+        )
+
+
+def full_name(stack: str, service: str) -> str:
+    """A stack service's name in the swarm."""
+    return f"{stack}_{service}"
+
+
+def services(stack: str) -> dict[str, dict[str, Any]]:
+    """The stack's services (inspect output), by their name in the compose file."""
+    names = runner.run(
+        [
+            "docker",
+            "service",
+            "ls",
+            "--filter",
+            f"label={NAMESPACE_LABEL}={stack}",
+            "--format",
+            "{{.Name}}",
+        ],
+        check=False,
+    ).stdout.split()
+    if not names:
+        return {}
+    found = _json(["docker", "service", "inspect", *names]) or []
+    return {s["Spec"]["Name"].removeprefix(f"{stack}_"): s for s in found}
+
+
+def tasks(service: str) -> list[dict[str, Any]]:
+    """All tasks of a service (inspect output), newest first."""
+    ids = runner.run(
+        ["docker", "service", "ps", "--no-trunc", "--quiet", service], check=False
+    ).stdout.split()
+    if not ids:
+        return []
+    found = _json(["docker", "inspect", *ids]) or []
+    return sorted(found, key=lambda t: t.get("CreatedAt", ""), reverse=True)
+
+
+def logs(service: str, tail: int = 30) -> str:
+    """A service's last log lines (all its tasks)."""
+    result = runner.run(
+        ["docker", "service", "logs", "--no-task-ids", "--tail", str(tail), service],
+        check=False,
+        timeout=30,
+    )
+    return (result.stdout + result.stderr).strip()
+
+
+def version(stack: str, service: str) -> int | None:
+    """The service spec's version (None: no such service yet)."""
+    found = services(stack).get(service)
+    return None if found is None else int(found["Version"]["Index"])
+
+
+def wait_job(stack: str, job: str, timeout: float) -> None:
+    """Wait for the job's current run (Swarm runs a job again on every update of it); an
+    error with its last log lines when it failed."""
+    name = full_name(stack, job)
+    deadline = time.monotonic() + timeout
+    while True:
+        service = services(stack).get(job)
+        if service is None:
+            raise DeployError(f"the migration job {name} was not created.")
+        iteration = (service.get("JobStatus") or {}).get("JobIteration", {}).get("Index", 0)
+        current = [
+            t for t in tasks(name) if (t.get("JobIteration") or {}).get("Index", 0) == iteration
+        ]
+        states = {t["Status"]["State"] for t in current}
+        if current and states <= {"complete"}:
+            return
+        failed = [t for t in current if t["Status"]["State"] in {"failed", "rejected"}]
+        if failed:
+            status = failed[0]["Status"]
+            exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
+            raise DeployError(
+                f"the migration job {name} failed ({status.get('Err') or status['State']}"
+                f"{f', exit code {exit_code}' if exit_code is not None else ''}); the app and "
+                "worker were not updated: the running version keeps serving. Its last log "
+                f"lines:\n{logs(name)}"
+            )
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"the migration job {name} did not finish within {timeout:g}s (tasks: "
+                f"{', '.join(sorted(states)) or 'none yet'}); the app and worker were not "
+                f"updated. `docker service ps {name}` shows why; its last log lines:\n"
+                f"{logs(name)}"
+            )
+        time.sleep(POLL)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One service's progress towards its spec."""
+
+    name: str
+    running: int
+    wanted: int
+    update: str  # UpdateStatus.State of an update made by this deploy, else ""
+    message: str = ""
+
+    @property
+    def converged(self) -> bool:
+        return self.running == self.wanted and self.update not in {"updating", "rollback_started"}
+
+    @property
+    def failed(self) -> bool:
+        return self.update in FAILED_UPDATES
+
+
+#: what a release changes in a task: the fields compared to tell a task of the current spec
+#: from one of the spec it is being updated from (the whole spec is not comparable: the
+#: manager fills defaults into the service's copy, e.g. Runtime, StopGracePeriod)
+_IDENTITY = ("Image", "Command", "Args", "Env", "Secrets", "Configs")
+
+
+def _current(task: dict[str, Any], service: dict[str, Any]) -> bool:
+    """The task runs the service's current spec (not the one it is being updated from)."""
+    return _identity(task.get("Spec")) == _identity(service["Spec"].get("TaskTemplate"))
+
+
+def _identity(spec: Any) -> str:
+    container = (spec or {}).get("ContainerSpec") or {}
+    picked: dict[str, Any] = {k: container.get(k) or None for k in _IDENTITY}
+    for key in ("Secrets", "Configs"):
+        picked[key] = sorted(
+            (o.get("SecretName") or o.get("ConfigName") or "", (o.get("File") or {}).get("Name"))
+            for o in picked[key] or []
+        )
+    picked["ForceUpdate"] = (spec or {}).get("ForceUpdate") or 0
+    return json.dumps(picked, sort_keys=True)
+
+
+def status(stack: str, name: str, service: dict[str, Any], *, updated: bool) -> ServiceStatus:
+    """Running tasks of the current spec against the replicas wanted; the update's state
+    when ``updated`` (this deploy changed the spec)."""
+    mode = service["Spec"].get("Mode") or {}
+    wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
+    running = [
+        t
+        for t in tasks(full_name(stack, name))
+        if t.get("DesiredState") == "running"
+        and t["Status"]["State"] == "running"
+        and _current(t, service)
+    ]
+    update = (service.get("UpdateStatus") or {}) if updated else {}
+    return ServiceStatus(
+        name, len(running), wanted, update.get("State", ""), update.get("Message", "")
+    )
+
+
+def roll_back_changed(stack: str, names: Iterable[str], before: dict[str, int]) -> list[str]:
+    """Roll back each of ``names`` this deploy changed (its image, command, environment,
+    secrets or configs) that Swarm did not roll back itself: after a failed update, the
+    previous release runs everywhere, not the app's old version beside the new worker."""
+    found = services(stack)
+    rolled = []
+    for name in names:
+        service = found.get(name)
+        if service is None or before.get(name) in (None, int(service["Version"]["Index"])):
+            continue
+        if (service.get("UpdateStatus") or {}).get("State", "").startswith("rollback"):
+            continue
+        previous = (service.get("PreviousSpec") or {}).get("TaskTemplate")
+        if previous is None or _identity(previous) == _identity(service["Spec"]["TaskTemplate"]):
+            continue
+        runner.run(["docker", "service", "rollback", "--detach", full_name(stack, name)], show=True)
+        rolled.append(name)
+    return rolled
+
+
+def versions(stack: str) -> dict[str, int]:
+    """Each service's spec version: compared after a deploy, it tells what was updated."""
+    return {n: int(s["Version"]["Index"]) for n, s in services(stack).items()}
+
+
+def wait_converged(
+    stack: str,
+    names: Iterable[str],
+    timeout: float,
+    say: Callable[[str], None],
+    *,
+    before: dict[str, int] | None = None,
+    rollback: bool = False,
+) -> list[ServiceStatus]:
+    """Wait until every service runs its wanted replicas of its current spec (healthy:
+    Swarm counts a task with a healthcheck as running only once it passes). An update this
+    deploy made (its version moved from ``before``) that was rolled back or paused is an
+    error naming the service; with ``rollback`` (an asked-for rollback) that is the goal."""
+    wanted = list(names)
+    previous = before or {}
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        found = services(stack)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise DeployError(f"service(s) {', '.join(missing)} of stack {stack} do not exist.")
+        states = [
+            status(
+                stack,
+                n,
+                found[n],
+                updated=previous.get(n) != int(found[n]["Version"]["Index"]),
+            )
+            for n in wanted
+        ]
+        settled = all(s.converged or s.failed for s in states)
+        failed = [
+            s for s in states if s.failed and not (rollback and s.update.startswith("rollback"))
+        ]
+        if failed and settled:
+            detail = "; ".join(f"{s.name}: {s.update} ({s.message})" for s in failed)
+            raise DeployError(
+                f"the update did not go through: {detail}. Swarm rolled back to the previous "
+                "version, which keeps serving. `inv deploy.logs -s SERVICE` shows why the new "
+                "tasks failed."
+            )
+        if settled and all(s.converged for s in states):
+            return states
+        line = ", ".join(
+            f"{s.name} {s.running}/{s.wanted}{f' ({s.update})' if s.update else ''}"
+            for s in states
+            if not s.converged
+        )
+        if line != last:
+            say(f"waiting: {line}")
+            last = line
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"the stack did not converge within {timeout:g}s: {line}. `inv deploy.ps` "
+                "shows the tasks and their errors."
+            )
+        time.sleep(POLL)
+
+
+def wait_gone(stack: str, timeout: float = 120) -> None:
+    """Wait until the stack's containers have stopped and its networks are gone (``docker
+    stack rm`` returns before they are); then remove the stopped containers Swarm leaves
+    behind (a finished job's), so the volumes can go and a new deploy does not collide."""
+    label = f"label={NAMESPACE_LABEL}={stack}"
+    deadline = time.monotonic() + timeout
+    while True:
+        running = runner.run(
+            ["docker", "ps", "--quiet", "--filter", label], check=False
+        ).stdout.split()
+        networks = runner.run(
+            ["docker", "network", "ls", "--quiet", "--filter", label], check=False
+        ).stdout.split()
+        if not running and not networks:
+            break
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"stack {stack}'s containers or networks are still there after {timeout:g}s "
+                f"({len(running)} running, {len(networks)} networks): `docker ps --filter "
+                f"{label}` shows them."
+            )
+        time.sleep(POLL)
+    stopped = runner.run(
+        ["docker", "ps", "--all", "--quiet", "--filter", label], check=False
+    ).stdout.split()
+    if stopped:
+        runner.run(["docker", "rm", "--force", *stopped], check=False)
+
+
+def objects(kind: str, stack: str) -> list[str]:
+    """Names of the secrets or configs dockwork created for the stack."""
+    return runner.run(
+        ["docker", kind, "ls", "--filter", f"label={STACK_LABEL}={stack}", "--format", "{{.Name}}"],
+        check=False,
+    ).stdout.split()
+
+
+def create_objects(kind: str, stack: str, wanted: list[Object]) -> None:
+    """Create the secrets (or configs) that do not exist yet; the value goes through stdin,
+    never on a command line."""
+    present = set(objects(kind, stack))
+    for obj in wanted:
+        if obj.name in present:
+            continue
+        argv = ["docker", kind, "create", "--label", f"{STACK_LABEL}={stack}"]
+        argv += ["--label", f"dev.dockwork.for={obj.what}", obj.name, "-"]
+        runner.run(argv, show=True, stdin=obj.content)
+
+
+def prune_objects(kind: str, stack: str, keep: Iterable[str]) -> None:
+    """Remove the stack's secrets (or configs) no longer used; one still in use by a task
+    (an old one, until it stops) stays for the next deploy to remove."""
+    unused = sorted(set(objects(kind, stack)) - set(keep))
+    if unused:
+        runner.run(["docker", kind, "rm", *unused], check=False)
+
+
+__all__ = [
+    "ServiceStatus",
+    "create_objects",
+    "full_name",
+    "logs",
+    "objects",
+    "prune_objects",
+    "require_manager",
+    "roll_back_changed",
+    "services",
+    "status",
+    "tasks",
+    "version",
+    "versions",
+    "wait_converged",
+    "wait_gone",
+    "wait_job",
+]

@@ -1,0 +1,232 @@
+"""`inv deploy.*`: the same stack on Docker Swarm, rendered from the compose files.
+
+``deploy.up`` checks everything first (a swarm manager, the secrets' values, a stack file
+that renders), so bad input changes nothing. Then: the images built under the commit's tag
+(pushed with ``deploy_registry``), the secrets and configs created (named by content), the
+servers and the migration job deployed and the job waited for (a failed migration stops
+here: app and worker keep running the previous version), then the whole stack, waited for
+until every service runs its replicas healthy, an update that failed being rolled back by
+Swarm and reported as a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from dockwork.config import load_config
+from dockwork.engine import check_engine
+from dockwork.errors import DeployError, UsageError
+from dockwork.swarm import cluster, release
+from dockwork.swarm.render import PROXY_SERVICE, to_yaml
+from dockwork.tasks._base import clean_errors, run, say
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from invoke.context import Context
+
+    from dockwork.config import Config
+
+
+def _ready() -> Config:
+    config = load_config(require_compose_files=False)
+    check_engine(config.engine_timeout)
+    return config
+
+
+def _deploy_argv(config: Config, path: Path) -> list[str]:
+    resolve = "always" if config.deploy_registry else "never"
+    argv = ["docker", "stack", "deploy", "--detach=true", "--resolve-image", resolve]
+    if config.deploy_registry:
+        argv.append("--with-registry-auth")
+    return [*argv, "--compose-file", str(path), config.stack]
+
+
+def _write(directory: Path, name: str, stack: dict[str, Any]) -> Path:
+    path = directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(to_yaml(stack))
+    return path
+
+
+def _require_service(config: Config, service: str) -> str:
+    found = cluster.services(config.stack)
+    if not found:
+        raise UsageError(
+            f"stack {config.stack!r} is not deployed on this swarm: `inv deploy.up` deploys it."
+        )
+    if service not in found:
+        raise UsageError(
+            f"stack {config.stack!r} has no service {service!r}; it has: "
+            f"{', '.join(sorted(found))}."
+        )
+    return cluster.full_name(config.stack, service)
+
+
+@task(help={"build": "build the images (default); --no-build uses the tagged ones present"})
+@clean_errors
+def up(c: Context, build: bool = True) -> None:
+    """Build, tag with the commit, deploy to the swarm and wait until healthy."""
+    config = _ready()
+    cluster.require_manager(config.engine_timeout)
+    prepared = release.prepare(config)  # every check before any change
+    rendered = prepared.rendered
+    say(f"deploying stack {config.stack!r}, images tagged {prepared.tag}")
+    if build:
+        release.build(config, prepared)
+    else:
+        for ref in sorted(set(rendered.images.values())):
+            if run(c, ["docker", "image", "inspect", ref], hide=True, warn=True).failed:
+                raise UsageError(f"image {ref} is not on this engine: deploy without --no-build.")
+    cluster.create_objects("secret", config.stack, rendered.secrets)
+    cluster.create_objects("config", config.stack, rendered.configs)
+
+    services = rendered.stack["services"]
+    # the servers (images the project does not build) and the job, not the app's proxy
+    first = {
+        n: s
+        for n, s in services.items()
+        if (n not in rendered.images or n == rendered.job) and n != PROXY_SERVICE
+    }
+    # 2. everything else; without the job, which Swarm runs again on every update of it
+    rest = {n: s for n, s in services.items() if n != rendered.job}
+    with tempfile.TemporaryDirectory(prefix="dockwork-deploy-") as tmp:
+        # 1. the servers and the migration job; app and worker keep running as they are
+        if rendered.job is not None:
+            phase = {**rendered.stack, "services": first}
+            run(c, _deploy_argv(config, _write(Path(tmp), "servers.yaml", phase)))
+            cluster.wait_job(config.stack, rendered.job, config.deploy_timeout)
+            say("migrations: the job ran and completed")
+        before = cluster.versions(config.stack)
+        phase = {**rendered.stack, "services": rest}
+        run(c, _deploy_argv(config, _write(Path(tmp), "stack.yaml", phase)))
+    try:
+        cluster.wait_converged(config.stack, list(rest), config.deploy_timeout, say, before=before)
+    except DeployError as exc:
+        rolled = cluster.roll_back_changed(config.stack, rest, before)
+        if not rolled:
+            raise
+        cluster.wait_converged(
+            config.stack, rolled, config.deploy_timeout, say, before=before, rollback=True
+        )
+        raise DeployError(
+            f"{exc} The services updated with it ({', '.join(rolled)}) were rolled back too: "
+            "the previous release runs everywhere (the migrations stay applied)."
+        ) from None
+    # services dropped from the compose files go once the rest is up (`--prune` would take
+    # the job with them)
+    obsolete = sorted(set(cluster.services(config.stack)) - set(services))
+    if obsolete:
+        run(c, ["docker", "service", "rm", *(cluster.full_name(config.stack, n) for n in obsolete)])
+    cluster.prune_objects("secret", config.stack, [s.name for s in rendered.secrets])
+    cluster.prune_objects("config", config.stack, [o.name for o in rendered.configs])
+    where = "the node running the proxy" if config.deploy_routing == "proxy" else "every node"
+    if rendered.published is not None:
+        say(
+            f"{config.app_service} → http://127.0.0.1:{rendered.published} (port "
+            f"{rendered.published} of {where})",
+            out=True,
+        )
+    say(f"stack {config.stack!r} is up at {prepared.tag}: `inv deploy.ps` lists its tasks.")
+
+
+@task
+@clean_errors
+def render(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
+    """Print the stack file deploy.up would deploy (secrets by name only); change nothing."""
+    config = _ready()
+    prepared = release.prepare(config)
+    print(to_yaml(prepared.rendered.stack), end="")
+
+
+@task
+@clean_errors
+def ps(c: Context) -> None:
+    """The stack's services and their tasks (state, errors)."""
+    config = _ready()
+    if not cluster.services(config.stack):
+        raise UsageError(
+            f"stack {config.stack!r} is not deployed on this swarm: `inv deploy.up` deploys it."
+        )
+    run(c, ["docker", "stack", "services", config.stack])
+    run(c, ["docker", "stack", "ps", "--no-trunc", config.stack])
+
+
+@task(
+    help={
+        "service": "the service (default: the app service)",
+        "follow": "keep following new output",
+        "tail": "lines to show from the end (default: 100)",
+    }
+)
+@clean_errors
+def logs(c: Context, service: str = "", follow: bool = False, tail: int = 100) -> None:
+    """A service's logs, all its tasks."""
+    config = _ready()
+    name = _require_service(config, service or config.app_service)
+    argv = ["docker", "service", "logs", "--tail", str(tail)]
+    if follow:
+        argv.append("--follow")
+    result = run(c, [*argv, name], warn=True)
+    if not result.ok:
+        raise Exit(code=result.exited)
+
+
+@task(help={"service": "the service to roll back (default: the app service)"})
+@clean_errors
+def rollback(c: Context, service: str = "") -> None:
+    """Roll a service back to its previous spec (image), and wait until it runs healthy."""
+    config = _ready()
+    short = service or config.app_service
+    name = _require_service(config, short)
+    if not cluster.services(config.stack)[short].get("PreviousSpec"):
+        raise UsageError(f"{name} has no previous version to roll back to.")
+    before = cluster.versions(config.stack)
+    run(c, ["docker", "service", "rollback", "--detach", name])
+    cluster.wait_converged(
+        config.stack, [short], config.deploy_timeout, say, before=before, rollback=True
+    )
+    say(f"{name} rolled back.")
+
+
+@task(
+    help={
+        "volumes": "also delete the stack's volumes (the data): needs --yes",
+        "yes": "confirm --volumes",
+    }
+)
+@clean_errors
+def rm(c: Context, volumes: bool = False, yes: bool = False) -> None:
+    """Remove the stack's services, networks, secrets and configs; volumes only with
+    --volumes --yes."""
+    config = _ready()
+    labelled = ["--filter", f"label={cluster.NAMESPACE_LABEL}={config.stack}"]
+    if volumes and not yes:
+        names = run(
+            c, ["docker", "volume", "ls", "--quiet", *labelled], hide=True, warn=True
+        ).stdout.split()
+        raise UsageError(
+            f"--volumes deletes the volumes of stack {config.stack!r} and the data in them "
+            f"({', '.join(names) or 'none exist right now'}). Nothing was changed. Run `inv "
+            "deploy.rm --volumes --yes` to delete them.",
+            exit_code=1,
+        )
+    run(c, ["docker", "stack", "rm", config.stack])
+    cluster.wait_gone(config.stack)
+    for kind in ("secret", "config"):
+        cluster.prune_objects(kind, config.stack, [])
+    if volumes:
+        names = run(
+            c, ["docker", "volume", "ls", "--quiet", *labelled], hide=True, warn=True
+        ).stdout.split()
+        if names:
+            run(c, ["docker", "volume", "rm", *names])
+    else:
+        say("volumes kept (`inv deploy.rm --volumes --yes` deletes them).")

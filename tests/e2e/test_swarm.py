@@ -1,0 +1,396 @@
+"""`inv deploy.*` on a real single-node Docker Swarm, as a user would run it: a commit deployed
+from nothing, a rolling update under load, a broken release rolled back, the stack removed
+and deployed again over its volumes. One stack, deployed in turn by the tests of this module
+(they run in order, on one xdist worker: ``--dist loadfile``).
+
+The swarm: the engine's, when it is a manager; else this module makes the engine a
+single-node swarm and leaves it again afterwards, when nothing else was deployed meanwhile.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dockwork.testservers.docker import docker_available
+from tests.e2e.conftest import copy_checkout
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = [pytest.mark.e2e, pytest.mark.swarm]
+
+#: a password with the characters that break naive quoting and interpolation
+PASSWORD = "sw-Pa$$word-$HOME"
+
+
+def docker(
+    *args: str, check: bool = False, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=check, input=stdin, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[None]:
+    """The engine as a swarm manager for the module's tests."""
+    if (reason := docker_available()) is not None:
+        pytest.skip(f"needs a Docker engine: {reason}")
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
+    node, _, manager = state.stdout.strip().partition(" ")
+    created = False
+    if node == "inactive":
+        init = docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        # another run may have made it a swarm a moment ago: then it is theirs to leave
+        created = init.returncode == 0
+        if not created and "already part of a swarm" not in init.stderr:
+            pytest.fail(f"`docker swarm init` failed: {init.stderr}")
+    elif node != "active" or manager != "true":
+        pytest.skip(f"the engine is a swarm node that is not a manager ({node}): deploys need one")
+    yield
+    if created and not docker("service", "ls", "--quiet").stdout.strip():
+        docker("swarm", "leave", "--force")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """A git checkout of the project, deployed as a stack of its own."""
+
+    root: Path
+    stack: str
+    port: int
+    env: dict[str, str]
+    commits: list[str] = field(default_factory=list)
+
+    def inv(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        proc = self.inv(*args)
+        if proc.returncode != 0:
+            pytest.fail(
+                f"`inv {' '.join(args)}` exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def commit(self, message: str) -> str:
+        git = [
+            "git",
+            "-C",
+            str(self.root),
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.test",
+        ]
+        subprocess.run([*git, "add", "-A"], check=True, capture_output=True)
+        subprocess.run([*git, "commit", "-q", "-m", message], check=True, capture_output=True)
+        head = subprocess.run(
+            [*git, "rev-parse", "--short=12", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.commits.append(head)
+        return head
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def service(self, name: str) -> dict[str, Any]:
+        out = docker("service", "inspect", f"{self.stack}_{name}", check=True).stdout
+        return json.loads(out)[0]  # type: ignore[no-any-return]
+
+    def image(self, name: str) -> str:
+        return str(self.service(name)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"])
+
+    def running(self, name: str) -> list[dict[str, Any]]:
+        """The service's running tasks."""
+        ids = docker(
+            "service",
+            "ps",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            f"{self.stack}_{name}",
+        ).stdout.split()
+        tasks = json.loads(docker("inspect", *ids).stdout) if ids else []
+        return [t for t in tasks if t["Status"]["State"] == "running"]
+
+    def job_runs(self) -> int:
+        ids = docker("service", "ps", "--quiet", f"{self.stack}_migrate").stdout.split()
+        return len(ids)
+
+
+def request(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+class Load:
+    """About 20 requests a second against ``url`` until stopped: the counts of each answer."""
+
+    def __init__(self, url: str, rate: float = 20) -> None:
+        self.url, self.interval = url, 1 / rate
+        self.answers: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.seconds = 0.0
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=10) as response:  # noqa: S310
+                    self.answers[str(response.status)] += 1
+            except urllib.error.HTTPError as exc:
+                self.answers[str(exc.code)] += 1
+            except OSError as exc:
+                self.answers[type(exc).__name__] += 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+        self.seconds = time.monotonic() - start
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    @property
+    def failures(self) -> int:
+        return sum(n for answer, n in self.answers.items() if answer != "200")
+
+    def __str__(self) -> str:
+        total = sum(self.answers.values())
+        return f"{total} requests in {self.seconds:.1f}s, answers {dict(self.answers)}"
+
+
+def wait_sent(base: str, user_id: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, user = request("GET", f"{base}/api/users/{user_id}")
+        if status == 200 and user["outbox"] and all(m["status"] == "sent" for m in user["outbox"]):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the worker did not send user {user_id}'s welcome email within {timeout}s")
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Non-zero, no traceback, the message names what is wrong."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "Traceback" not in output, output
+    for needle in needles:
+        assert needle in output, output
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    swarm: None,  # noqa: ARG001 - the swarm must exist first
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    """A copy of the checkout under git (the images are tagged with its commit), a stack
+    name, images and a port of its own; the stack, its volumes, secrets and images removed
+    afterwards."""
+    stack = f"dwsw{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("swarm") / stack
+    root.mkdir()
+    copy_checkout(root)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DOCKWORK_PROJECT_NAME": stack,
+        "APP_PORT": str(port),
+        # images of this stack's own: removing them never touches another run's
+        "APP_IMAGE": f"dockwork-{stack}-app:latest",
+        "POSTGRES_PASSWORD": PASSWORD,
+        # the sandbox's engine has no IPVS (no virtual IPs, no ingress mesh)
+        "DOCKWORK_DEPLOY_ROUTING": os.environ.get("DOCKWORK_TEST_SWARM_ROUTING", "proxy"),
+        "DOCKWORK_DEPLOY_MONITOR": "3",
+        "DOCKWORK_DEPLOY_TIMEOUT": "420",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "DOCKWORK_DEPLOY_TAG", "DOCKWORK_DEPLOY_STACK"):
+        env.pop(name, None)
+    d = Deployment(root, stack, port, env)
+    d.commit("release 1")
+    try:
+        yield d
+    finally:
+        d.inv("deploy.rm", "--volumes", "--yes")
+        images = docker("image", "ls", "--quiet", f"dockwork-{stack}-app").stdout.split()
+        if images:
+            docker("image", "rm", "--force", *set(images))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_bad_input_changes_nothing(deployment: Deployment) -> None:
+    d = deployment
+    no_secret = {k: v for k, v in d.env.items() if k != "POSTGRES_PASSWORD"}
+    assert_clean_failure(
+        d.inv("deploy.up", env=no_secret), "POSTGRES_PASSWORD", "Nothing was deployed"
+    )
+
+    compose = d.root / "compose.yaml"
+    original = compose.read_text()
+    compose.write_text(original.replace("  worker:\n", "  worker:\n    privileged: true\n", 1))
+    try:
+        proc = d.inv("deploy.up", "--no-build")
+        assert_clean_failure(proc, "services.worker.privileged")
+        assert proc.returncode == 2
+        assert_clean_failure(d.inv("deploy.render"), "services.worker.privileged")
+    finally:
+        compose.write_text(original)
+
+    assert_clean_failure(d.inv("deploy.ps"), d.stack)
+    assert_clean_failure(d.inv("deploy.rm", "--volumes"), "--yes")
+    assert not docker(
+        "service", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={d.stack}"
+    ).stdout.strip()
+    assert not docker(
+        "secret", "ls", "--quiet", "--filter", f"label=dev.dockwork.stack={d.stack}"
+    ).stdout.strip()
+
+
+def test_deploy_from_nothing(deployment: Deployment) -> None:
+    d = deployment
+    started = time.monotonic()
+    proc = d.ok("deploy.up")
+    print(f"\nswarm: first deploy (build included) {time.monotonic() - started:.1f}s")  # noqa: T201
+    output = proc.stdout + proc.stderr
+    assert "docker stack deploy" in output, "the swarm commands are echoed"
+    assert f"is up at {d.commits[-1]}" in output
+    assert d.image("app") == f"dockwork-{d.stack}-app:{d.commits[-1]}"
+    assert len(d.running("app")) == 2
+    for service in ("worker", "db", "cache", "proxy"):
+        assert len(d.running(service)) == 1, service
+    assert d.job_runs() == 1, "the migration job ran once"
+
+    assert request("GET", f"{d.url}/health") == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "redis": "ok"}},
+    )
+    status, user = request(
+        "POST", f"{d.url}/api/users", {"email": f"{d.stack}@example.test", "name": "Swarm"}
+    )
+    assert status == 201, user
+    wait_sent(d.url, user["id"])
+
+    # the secret: in a Docker secret only, never in the service specs or the stack file
+    for service in ("db", "app", "worker", "migrate"):
+        assert "Pa$$word" not in json.dumps(d.service(service)), service
+    rendered = d.ok("deploy.render").stdout
+    assert "Pa$$word" not in rendered
+    assert "POSTGRES_PASSWORD_FILE" not in rendered or "/run/secrets/" in rendered
+    secrets = docker(
+        "secret", "ls", "--filter", f"label=dev.dockwork.stack={d.stack}", "--format", "{{.Name}}"
+    ).stdout.split()
+    assert len(secrets) == 2, secrets  # POSTGRES_PASSWORD and the DATABASE_URL built from it
+
+
+def test_rolling_update_under_load_answers_every_request(deployment: Deployment) -> None:
+    d = deployment
+    status, users = request("GET", f"{d.url}/api/users/1")
+    assert status == 200, users
+    api = d.root / "src" / "app" / "api.py"
+    api.write_text(api.read_text() + "\n# release 2\n")
+    tag = d.commit("release 2")
+    runs = d.job_runs()
+    with Load(f"{d.url}/api/users/1") as load:
+        started = time.monotonic()
+        d.ok("deploy.up")
+        took = time.monotonic() - started
+        time.sleep(2)
+    print(f"\nswarm: rolling update {took:.1f}s; {load}")  # noqa: T201
+    assert load.failures == 0, str(load)
+    assert sum(load.answers.values()) > 10 * took, f"the load ran: {load}"
+    assert d.image("app") == f"dockwork-{d.stack}-app:{tag}"
+    assert d.image("worker") == f"dockwork-{d.stack}-app:{tag}"
+    assert all(t["Spec"]["ContainerSpec"]["Image"].endswith(tag) for t in d.running("app"))
+    assert d.job_runs() == runs + 1, "the migrations ran once for the release"
+
+
+def test_a_release_failing_its_healthcheck_is_rolled_back(deployment: Deployment) -> None:
+    d = deployment
+    good = d.commits[-1]
+    api = d.root / "src" / "app" / "api.py"
+    source = api.read_text()
+    broken = re.sub(
+        r'(    """200 when PostgreSQL and Redis both answer; 503 naming each that does not\."""\n)',
+        r'\1    return Response({"status": "broken"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)\n',
+        source,
+    )
+    assert broken != source
+    api.write_text(broken)
+    d.commit("release 3: health always fails")
+    with Load(f"{d.url}/health") as load:
+        started = time.monotonic()
+        proc = d.inv("deploy.up")
+        took = time.monotonic() - started
+    print(f"\nswarm: failed release detected and rolled back in {took:.1f}s; {load}")  # noqa: T201
+    assert_clean_failure(proc, "did not go through", "app", "rolled back")
+    assert d.image("app") == f"dockwork-{d.stack}-app:{good}"
+    assert d.image("worker") == f"dockwork-{d.stack}-app:{good}", "the worker is rolled back too"
+    assert load.failures == 0, f"the previous release kept answering: {load}"
+    assert len(d.running("app")) == 2
+    assert all(t["Spec"]["ContainerSpec"]["Image"].endswith(good) for t in d.running("app"))
+    subprocess.run(["git", "-C", str(d.root), "checkout", "-q", "HEAD~1"], check=True)
+    d.commits.append(good)
+
+
+def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> None:
+    d = deployment
+    status, before = request("GET", f"{d.url}/api/users/1")
+    assert status == 200
+    d.ok("deploy.rm")
+    label = f"label=com.docker.stack.namespace={d.stack}"
+    assert not docker("service", "ls", "--quiet", "--filter", label).stdout.strip()
+    assert not docker(
+        "secret", "ls", "--quiet", "--filter", f"label=dev.dockwork.stack={d.stack}"
+    ).stdout.strip()
+    volumes = docker("volume", "ls", "--quiet", "--filter", label).stdout.split()
+    assert f"{d.stack}_db-data" in volumes
+
+    d.ok("deploy.up", "--no-build")  # the images of this commit are there already
+    assert request("GET", f"{d.url}/api/users/1") == (200, before)
