@@ -59,14 +59,23 @@ def client(settings: Settings) -> Iterator[TestClient[Any]]:
         yield test_client
 
 
+#: a cold worker (interpreter, SQLAlchemy, asyncpg, SAQ: ~2 s of CPU) takes tens of seconds
+#: to start on a loaded machine (two `pytest -n auto` runs on two cores)
+WORKER_START_TIMEOUT = 120
+
+
 @pytest.fixture
-def worker(settings: Settings) -> Iterator[subprocess.Popen[str]]:
-    """A real SAQ worker process (`saq app.worker.settings`) on the test queue."""
+def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real SAQ worker process (`saq app.worker.settings`) on the test queue, started:
+    its startup ran and it reached Redis (its heartbeat file, as the Compose healthcheck
+    uses). A test's deadline then measures its jobs, not the worker's cold start."""
+    beat = tmp_path / "worker-heartbeat"
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "SAQ_QUEUE_NAME": settings.queue_name,
+        "WORKER_HEARTBEAT_FILE": str(beat),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "saq", "app.worker.settings", "--verbose"],
@@ -76,14 +85,22 @@ def worker(settings: Settings) -> Iterator[subprocess.Popen[str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    yield proc
-    proc.terminate()
     try:
-        output = proc.communicate(timeout=15)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output = proc.communicate()[0]
-    print(f"--- the worker's output ---\n{output}")  # noqa: T201 - shown when the test failed
+        wait_for(
+            lambda: beat.exists() or proc.poll() is not None,
+            timeout=WORKER_START_TIMEOUT,
+            what="the worker starting",
+        )
+        assert proc.poll() is None, "the worker exited during its startup"
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            output = proc.communicate(timeout=15)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0]
+        print(f"--- the worker's output ---\n{output}")  # noqa: T201 - shown when the test failed
 
 
 def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
