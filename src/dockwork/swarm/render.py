@@ -470,7 +470,10 @@ frontend app
 backend app
     option httpchk GET /health
     http-check expect status 200
-    default-server check inter 500ms fall 1 rise 1 resolvers docker init-addr none
+    # a slow answer on a loaded machine is not a dead task: three failed checks of up to 3 s
+    # take a task out (a stopping one refuses connections at once: those are retried above)
+    timeout check 3s
+    default-server check inter 1s fall 3 rise 2 resolvers docker init-addr none
     server-template {service} 16 tasks.{service}:{port}
 """
 
