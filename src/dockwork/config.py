@@ -41,7 +41,7 @@ TEST_BACKENDS = ("auto", "docker", "embedded")
 DEPLOY_ROUTINGS = ("mesh", "proxy")
 LIMIT_KEYS = ("cpus", "memory")
 #: Docker's rule for stack (and service) names
-STACK_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}$")
+STACK_NAME = re.compile(r"^(?=.{1,41}$)[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -287,13 +287,21 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
         )
 
 
-def _validate_deploy(config: Config, where: Callable[[str], str]) -> None:
+def check_stack_name(config: Config, where: Callable[[str], str] = str) -> None:
+    """The stack name (``deploy_stack``, or the project name) is one Swarm takes: checked
+    when deploy_stack is set, and by the deploy tasks (a project name Compose takes need not
+    be a stack name, and only deploys use it)."""
     if not STACK_NAME.match(config.stack):
         raise ConfigError(
             f"{where('deploy_stack')}: the stack name {config.stack!r} is not one Docker "
-            "accepts: letters, digits, '_', '.' and '-', starting with a letter or digit, at "
-            "most 41 characters. Set deploy_stack."
+            "accepts: letters and digits, '_' or '-' between them, at most 41 characters. Set "
+            "deploy_stack."
         )
+
+
+def _validate_deploy(config: Config, where: Callable[[str], str]) -> None:
+    if config.deploy_stack:
+        check_stack_name(config, where)
     if config.deploy_routing not in DEPLOY_ROUTINGS:
         raise ConfigError(
             f"{where('deploy_routing')}: `deploy_routing` must be one of "
@@ -444,4 +452,11 @@ def _normalise(name: str) -> str:
     return cleaned.lstrip("-_")
 
 
-__all__ = ["Config", "cache_dir", "derive_template_inputs", "find_root", "load_config"]
+__all__ = [
+    "Config",
+    "cache_dir",
+    "check_stack_name",
+    "derive_template_inputs",
+    "find_root",
+    "load_config",
+]

@@ -283,6 +283,17 @@ def test_bad_input_changes_nothing(deployment: Deployment) -> None:
     finally:
         compose.write_text(original)
 
+    # a Compose project's database volume of the same name: never a second server on it
+    volume = f"{d.stack}_db-data"
+    docker(
+        "volume", "create", "--label", f"com.docker.compose.project={d.stack}", volume, check=True
+    )
+    try:
+        proc = d.inv("deploy.up", "--no-build")
+        assert_clean_failure(proc, volume, "deploy_stack", "Nothing was deployed")
+    finally:
+        docker("volume", "rm", volume, check=True)
+
     assert_clean_failure(d.inv("deploy.ps"), d.stack)
     assert_clean_failure(d.inv("deploy.rm", "--volumes"), "--yes")
     assert not docker(
@@ -318,11 +329,12 @@ def test_deploy_from_nothing(deployment: Deployment) -> None:
     wait_sent(d.url, user["id"])
 
     # the secret: in a Docker secret only, never in the service specs or the stack file
+    # (`docker stack deploy` would have turned a leaked "$$" into "$": look for the start)
     for service in ("db", "app", "worker", "migrate"):
-        assert "Pa$$word" not in json.dumps(d.service(service)), service
+        assert "sw-Pa" not in json.dumps(d.service(service)), service
     rendered = d.ok("deploy.render").stdout
-    assert "Pa$$word" not in rendered
-    assert "POSTGRES_PASSWORD_FILE" not in rendered or "/run/secrets/" in rendered
+    assert "sw-Pa" not in rendered
+    assert "DATABASE_URL_FILE: /run/secrets/" in rendered
     secrets = docker(
         "secret", "ls", "--filter", f"label=dev.dockwork.stack={d.stack}", "--format", "{{.Name}}"
     ).stdout.split()
@@ -344,7 +356,9 @@ def test_rolling_update_under_load_answers_every_request(deployment: Deployment)
         time.sleep(2)
     print(f"\nswarm: rolling update {took:.1f}s; {load}")  # noqa: T201
     assert load.failures == 0, str(load)
-    assert sum(load.answers.values()) > 10 * took, f"the load ran: {load}"
+    # the whole update under load (a loaded machine answers fewer than 20 a second)
+    assert load.seconds >= took, str(load)
+    assert sum(load.answers.values()) > took, f"at least one request a second: {load}"
     assert d.image("app") == f"dockwork-{d.stack}-app:{tag}"
     assert d.image("worker") == f"dockwork-{d.stack}-app:{tag}"
     assert all(t["Spec"]["ContainerSpec"]["Image"].endswith(tag) for t in d.running("app"))

@@ -114,8 +114,10 @@ HOLDER = textwrap.dedent(
 def test_sigkilled_run_leaves_nothing_the_next_run_does_not_reap_and_no_bystander_is_touched(
     project: str,
 ) -> None:
-    bin_dir = embedded.postgres_bin()
-    assert bin_dir is not None
+    wheel_bin = embedded.postgres_bin()
+    assert wheel_bin is not None
+    # where the server user can run them (as root: a copy outside a venv others cannot enter)
+    bin_dir = embedded._usable_binaries(wheel_bin)
     # a PostgreSQL of somebody else's, from the same binaries (as a process name: postgres)
     bystander_dir = Path(tempfile.mkdtemp(dir=embedded.base_dir(), prefix="bystander-"))
     as_nobody = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}

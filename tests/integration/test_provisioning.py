@@ -218,9 +218,12 @@ def test_unverifiable_owner_is_judged_by_its_heartbeat_never_by_its_pid(
     live_elsewhere = _foreign(docker_client, project, other_host)
     gone_elsewhere = _foreign(docker_client, project, other_ns)
     reaper = docker_backend(project, service_timeout=0.1)
-    reaper.lease_seconds = 3.0
-    # young, within the lease: kept although the pid is dead here
+    # young, within the lease: kept although the pid is dead here (a lease longer than a
+    # loaded machine takes to start the two containers)
+    reaper.lease_seconds = 120.0
     assert reaper.reap_orphans() == []
+    # a lease of a few heartbeats (every 0.5 s), even on a loaded machine
+    reaper.lease_seconds = 6.0
     # the live run keeps beating; the other never does
     beating = threading.Event()
 
@@ -230,7 +233,7 @@ def test_unverifiable_owner_is_judged_by_its_heartbeat_never_by_its_pid(
 
     threading.Thread(target=beat, daemon=True).start()
     try:
-        time.sleep(4)
+        time.sleep(7)
         assert reaper.reap_orphans() == [gone_elsewhere.name]
         live_elsewhere.reload()
         assert live_elsewhere.status == "running", "a run that keeps its heartbeat is never reaped"

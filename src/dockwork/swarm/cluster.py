@@ -67,7 +67,7 @@ def full_name(stack: str, service: str) -> str:
 
 def services(stack: str) -> dict[str, dict[str, Any]]:
     """The stack's services (inspect output), by their name in the compose file."""
-    names = runner.run(
+    listed = runner.run(
         [
             "docker",
             "service",
@@ -78,7 +78,13 @@ def services(stack: str) -> dict[str, dict[str, Any]]:
             "{{.Name}}",
         ],
         check=False,
-    ).stdout.split()
+    )
+    if not listed.ok:  # not "no services": a manager without a leader, an engine gone
+        raise DeployError(
+            f"`docker service ls` failed: {listed.stderr.strip() or 'no output'}. Nothing "
+            "was rolled back or removed; `docker node ls` shows the swarm's state."
+        )
+    names = listed.stdout.split()
     if not names:
         return {}
     found = _json(["docker", "service", "inspect", *names]) or []
@@ -194,10 +200,14 @@ def status(stack: str, name: str, service: dict[str, Any], *, updated: bool) -> 
     """Running tasks of the current spec against the replicas wanted; the update's state
     when ``updated`` (this deploy changed the spec)."""
     mode = service["Spec"].get("Mode") or {}
-    wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
+    found = tasks(full_name(stack, name))
+    if "Global" in mode:  # one task per eligible node: as many as the orchestrator wants
+        wanted = len({t.get("NodeID") for t in found if t.get("DesiredState") == "running"})
+    else:
+        wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
     running = [
         t
-        for t in tasks(full_name(stack, name))
+        for t in found
         if t.get("DesiredState") == "running"
         and t["Status"]["State"] == "running"
         and _current(t, service)
@@ -223,9 +233,49 @@ def roll_back_changed(stack: str, names: Iterable[str], before: dict[str, int]) 
         previous = (service.get("PreviousSpec") or {}).get("TaskTemplate")
         if previous is None or _identity(previous) == _identity(service["Spec"]["TaskTemplate"]):
             continue
-        runner.run(["docker", "service", "rollback", "--detach", full_name(stack, name)], show=True)
+        argv = ["docker", "service", "rollback", "--detach", full_name(stack, name)]
+        result = runner.run(argv, show=True, check=False)
+        if not result.ok:
+            raise DeployError(
+                f"rolling back {full_name(stack, name)} failed too "
+                f"({result.stderr.strip() or 'no output'}): it runs the new release. "
+                f"`inv deploy.rollback -s {name}` tries again."
+            )
         rolled.append(name)
     return rolled
+
+
+def has_previous(service: dict[str, Any]) -> bool:
+    """The service has a previous spec that differs from the current one in what a release
+    changes (a redeploy of the same release leaves the same spec as the previous one)."""
+    previous = (service.get("PreviousSpec") or {}).get("TaskTemplate")
+    return previous is not None and _identity(previous) != _identity(
+        service["Spec"].get("TaskTemplate")
+    )
+
+
+def in_use(stack: str, kind: str) -> set[str]:
+    """Names of the secrets (or configs) the stack's services use, or used in their previous
+    spec (what a rollback would need)."""
+    key, name_key = ("Secrets", "SecretName") if kind == "secret" else ("Configs", "ConfigName")
+    names: set[str] = set()
+    for service in services(stack).values():
+        for spec in (service.get("Spec"), service.get("PreviousSpec")):
+            container = ((spec or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+            names.update(o.get(name_key, "") for o in container.get(key) or [])
+    return names - {""}
+
+
+def compose_volumes(stack: str, keys: Iterable[str]) -> list[str]:
+    """Of the volumes the stack would use (``<stack>_<key>``), those a Compose project
+    created: a stack on them would run a second server on the same data."""
+    owned = []
+    for key in keys:
+        name = f"{stack}_{key}"
+        labels = _json(["docker", "volume", "inspect", "--format", "{{json .Labels}}", name])
+        if labels and "com.docker.compose.project" in labels:
+            owned.append(f"{name} (Compose project {labels['com.docker.compose.project']})")
+    return owned
 
 
 def versions(stack: str) -> dict[str, int]:
@@ -266,7 +316,7 @@ def wait_converged(
         ]
         settled = all(s.converged or s.failed for s in states)
         failed = [
-            s for s in states if s.failed and not (rollback and s.update.startswith("rollback"))
+            s for s in states if s.failed and not (rollback and s.update == "rollback_completed")
         ]
         if failed and settled:
             detail = "; ".join(f"{s.name}: {s.update} ({s.message})" for s in failed)
@@ -345,15 +395,18 @@ def create_objects(kind: str, stack: str, wanted: list[Object]) -> None:
 def prune_objects(kind: str, stack: str, keep: Iterable[str]) -> None:
     """Remove the stack's secrets (or configs) no longer used; one still in use by a task
     (an old one, until it stops) stays for the next deploy to remove."""
-    unused = sorted(set(objects(kind, stack)) - set(keep))
+    unused = sorted(set(objects(kind, stack)) - set(keep) - in_use(stack, kind))
     if unused:
         runner.run(["docker", kind, "rm", *unused], check=False)
 
 
 __all__ = [
     "ServiceStatus",
+    "compose_volumes",
     "create_objects",
     "full_name",
+    "has_previous",
+    "in_use",
     "logs",
     "objects",
     "prune_objects",

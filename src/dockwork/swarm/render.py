@@ -72,6 +72,8 @@ PASSED = frozenset(
 TRANSLATED = frozenset(
     {"build", "depends_on", "restart", "ports", "networks", "expose", "pull_policy"}
 )
+#: the longest name Swarm takes for a secret or config
+MAX_OBJECT_NAME = 64
 #: why a key has no Swarm translation, for the error
 UNSUPPORTED_HINTS = {
     "container_name": "Swarm names tasks itself",
@@ -154,7 +156,14 @@ def content_name(stack: str, what: str, content: str, *, secret: bool = False) -
         digest = key.hex()[:12]
     else:
         digest = hashlib.sha256(content.encode()).hexdigest()[:12]
-    return f"{stack}_{what.lower()}_{digest}"
+    name = f"{stack}_{what.lower()}_{digest}"
+    if len(name) > MAX_OBJECT_NAME:
+        raise RenderError(
+            f"the {'secret' if secret else 'config'} for {what} would be named {name!r}, "
+            f"longer than the {MAX_OBJECT_NAME} characters Swarm takes: set a shorter "
+            "deploy_stack."
+        )
+    return name
 
 
 def image_ref(image: str, tag: str, registry: str = "") -> str:
@@ -196,8 +205,13 @@ def render(resolved: dict[str, Any], plan: Plan) -> Rendered:
         out_services[PROXY_SERVICE] = _proxy_service(plan, configs[0], published)
 
     stack: dict[str, Any] = {"services": out_services}
-    volumes = {k: _strip_name(v) for k, v in (doc.get("volumes") or {}).items()}
-    networks = {k: _strip_name(v) for k, v in (doc.get("networks") or {}).items() if k != "default"}
+    project = str(doc.get("name") or plan.stack)
+    volumes = {k: _strip_name(k, v, project) for k, v in (doc.get("volumes") or {}).items()}
+    networks = {
+        k: _strip_name(k, v, project)
+        for k, v in (doc.get("networks") or {}).items()
+        if k != "default"
+    }
     sections = {
         "volumes": volumes,
         "networks": networks,
@@ -266,6 +280,9 @@ def _service(
         out["image"] = images[name]
     elif "image" not in service:
         raise RenderError(f"services.{name} has no image to deploy.")
+    networks = service.get("networks") or {}
+    if set(networks) - {"default"} or any(networks.values()):
+        out["networks"] = copy.deepcopy(networks)  # aliases and other networks, as written
     port = _ports(name, service, plan, out)
     _environment(name, out, plan, built=built, secrets=secrets)
     return out, port
@@ -285,8 +302,14 @@ def _deploy(
         condition = conditions.get(service.get("restart") or "no", "any")
         deploy.setdefault("restart_policy", {"condition": condition})
         deploy["restart_policy"].setdefault("delay", "1s")
-        deploy.setdefault("replicas", 2 if name == plan.app_service else 1)
-        deploy["replicas"] = plan.replicas.get(name, deploy["replicas"])
+        if str(deploy.get("mode", "replicated")).startswith("global"):
+            if name in plan.replicas:
+                raise RenderError(
+                    f"deploy_replicas names {name!r}, a global service (one task per node)."
+                )
+        else:
+            deploy.setdefault("replicas", 2 if name == plan.app_service else 1)
+            deploy["replicas"] = plan.replicas.get(name, deploy["replicas"])
         if rolling:
             deploy.setdefault(
                 "update_config",
@@ -332,6 +355,12 @@ def _ports(name: str, service: dict[str, Any], plan: Plan, out: dict[str, Any]) 
                 "set the variable that names the port (e.g. APP_PORT) to a fixed port."
             )
         first = first if first is not None else number
+        if entry.get("host_ip") not in (None, "", "0.0.0.0", "::"):  # noqa: S104 - compared
+            raise RenderError(
+                f"services.{name}.ports: {entry['host_ip']}:{published} binds one address, "
+                "and Swarm publishes on every interface of every node. Remove the address "
+                "from the files deploy_files names (a firewall limits who reaches the port)."
+            )
         item = {k: v for k, v in entry.items() if k in {"target", "protocol", "mode"}}
         item["published"] = number
         if plan.routing == "proxy":
@@ -478,13 +507,15 @@ backend app
 """
 
 
-def _strip_name(value: dict[str, Any] | None) -> dict[str, Any]:
+def _strip_name(key: str, value: dict[str, Any] | None, project: str) -> dict[str, Any]:
     """A volume or network as the stack names it (``<stack>_<key>``), not as Compose did
-    (``<project>_<key>``); an external one keeps its name."""
+    (``<project>_<key>``); an external one, or one the compose file names itself
+    (``name:``), keeps its name."""
     value = dict(value or {})
     if value.get("external"):
         return value
-    value.pop("name", None)
+    if value.get("name") == f"{project}_{key}":
+        value.pop("name")
     if not value.get("ipam"):
         value.pop("ipam", None)
     return value

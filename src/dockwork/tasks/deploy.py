@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork.config import load_config
+from dockwork.config import check_stack_name, load_config
 from dockwork.engine import check_engine
 from dockwork.errors import DeployError, UsageError
 from dockwork.swarm import cluster, release
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 def _ready() -> Config:
     config = load_config(require_compose_files=False)
+    check_stack_name(config)
     check_engine(config.engine_timeout)
     return config
 
@@ -78,6 +79,14 @@ def up(c: Context, build: bool = True) -> None:
     cluster.require_manager(config.engine_timeout)
     prepared = release.prepare(config)  # every check before any change
     rendered = prepared.rendered
+    shared = cluster.compose_volumes(config.stack, rendered.stack.get("volumes") or {})
+    if shared:
+        raise DeployError(
+            f"stack {config.stack!r} would use volumes a Compose project created: "
+            f"{', '.join(shared)}. A second server on the same data can corrupt it. Set "
+            "deploy_stack (DOCKWORK_DEPLOY_STACK) to another name, or move the data into the "
+            "stack's volumes yourself. Nothing was deployed."
+        )
     say(f"deploying stack {config.stack!r}, images tagged {prepared.tag}")
     if build:
         release.build(config, prepared)
@@ -95,8 +104,11 @@ def up(c: Context, build: bool = True) -> None:
         for n, s in services.items()
         if (n not in rendered.images or n == rendered.job) and n != PROXY_SERVICE
     }
-    # 2. everything else; without the job, which Swarm runs again on every update of it
-    rest = {n: s for n, s in services.items() if n != rendered.job}
+    # then the rest; the servers are not sent again (an update with no change would still
+    # make their previous spec the current one) nor the job (Swarm runs it on every update)
+    rest = {n: s for n, s in services.items() if n not in first} if rendered.job else services
+    long_running = [n for n in services if n != rendered.job]
+    before = cluster.versions(config.stack)
     with tempfile.TemporaryDirectory(prefix="dockwork-deploy-") as tmp:
         # 1. the servers and the migration job; app and worker keep running as they are
         if rendered.job is not None:
@@ -104,13 +116,14 @@ def up(c: Context, build: bool = True) -> None:
             run(c, _deploy_argv(config, _write(Path(tmp), "servers.yaml", phase)))
             cluster.wait_job(config.stack, rendered.job, config.deploy_timeout)
             say("migrations: the job ran and completed")
-        before = cluster.versions(config.stack)
         phase = {**rendered.stack, "services": rest}
         run(c, _deploy_argv(config, _write(Path(tmp), "stack.yaml", phase)))
     try:
-        cluster.wait_converged(config.stack, list(rest), config.deploy_timeout, say, before=before)
+        cluster.wait_converged(
+            config.stack, long_running, config.deploy_timeout, say, before=before
+        )
     except DeployError as exc:
-        rolled = cluster.roll_back_changed(config.stack, rest, before)
+        rolled = cluster.roll_back_changed(config.stack, long_running, before)
         if not rolled:
             raise
         cluster.wait_converged(
@@ -186,7 +199,7 @@ def rollback(c: Context, service: str = "") -> None:
     config = _ready()
     short = service or config.app_service
     name = _require_service(config, short)
-    if not cluster.services(config.stack)[short].get("PreviousSpec"):
+    if not cluster.has_previous(cluster.services(config.stack)[short]):
         raise UsageError(f"{name} has no previous version to roll back to.")
     before = cluster.versions(config.stack)
     run(c, ["docker", "service", "rollback", "--detach", name])
