@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+# assertions wait up to 20 s (Playwright's 5 s default is short when CI runs the other
+# sessions beside this one on two cores); a page that never gets there still fails
+expect.set_options(timeout=20_000)
+
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = ROOT / "artifacts" / "frontend"
@@ -175,13 +179,16 @@ def test_the_dev_server_hot_reloads_an_edit(stack: Stack, page: tuple[Page, Cons
 
     web = stack.app_url("web")
     tab.goto(web)
-    expect(tab.get_by_test_id("app-title")).to_have_text("dockwork users")
+    # a dev server's first page: Vite transforms every module on request (slow when CI runs
+    # the other sessions beside this one on two cores)
+    expect(tab.get_by_test_id("app-title")).to_have_text("dockwork users", timeout=60_000)
     # /api goes through Vite's proxy to the app
     email = f"hmr-{uuid.uuid4().hex[:8]}@example.test"
     tab.get_by_test_id("name-input").fill("Hot")
     tab.get_by_test_id("email-input").fill(email)
     tab.get_by_test_id("submit").click()
-    expect(tab.locator(f'[data-testid="user-row"][data-email="{email}"]')).to_be_visible()
+    row = tab.locator(f'[data-testid="user-row"][data-email="{email}"]')
+    expect(row).to_be_visible(timeout=30_000)
 
     # state a full reload would lose: a typed, unsent value and a mark on window
     tab.get_by_test_id("name-input").fill("typed, not sent")
