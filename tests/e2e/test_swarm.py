@@ -48,6 +48,31 @@ def docker(
     )
 
 
+def test_an_engine_that_is_not_a_swarm_gets_told_how_to_make_it_one(tmp_path: Path) -> None:
+    """Runs first, before the module makes the engine a swarm (skipped when it is one)."""
+    if (reason := docker_available()) is not None:
+        pytest.skip(f"needs a Docker engine: {reason}")
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    if state != "inactive":
+        pytest.skip(f"the engine is a swarm node already ({state})")
+    copy_checkout(tmp_path)
+    stack = f"dwsw{uuid.uuid4().hex[:8]}"
+    # no secret in the environment either: whatever the engine, nothing can be deployed
+    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    env |= {"DOCKWORK_PROJECT_NAME": stack, "DOCKWORK_DEPLOY_TAG": "never-built"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy.up"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert_clean_failure(proc, "not part of a swarm", "docker swarm init", "Nothing was deployed")
+    assert not docker("image", "ls", "--quiet", "dockwork-app:never-built").stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
     """The engine as a swarm manager for the module's tests."""
