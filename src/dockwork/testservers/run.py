@@ -9,7 +9,6 @@ until a test asks, so a run whose tests use no servers needs no engine at all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import shutil
@@ -19,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockwork.errors import DockworkError, ProvisionError
+from dockwork.filelock import locked
 from dockwork.testservers.base import Heartbeat, Servers
 from dockwork.testservers.ownership import HEARTBEAT_SECONDS, Owner
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from dockwork.config import Config
 
 SERVERS = "servers.json"
@@ -57,17 +55,6 @@ class Run:
         data = json.loads((path / OWNER).read_text())
         return cls(path, str(data["id"]), Owner(**data["owner"]))
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        import fcntl  # noqa: PLC0415 - POSIX only, needed only here
-
-        with (self.directory / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def recorded(self) -> Servers | None:
         """The servers, if a process of the run started them."""
         path = self.directory / SERVERS
@@ -75,7 +62,7 @@ class Run:
 
     def servers(self, config: Config) -> Servers:
         """Start the run's servers once (whichever process asks first), else read them."""
-        with self._locked():
+        with locked(self.directory / "lock"):
             recorded = self.recorded()
             if recorded is not None:
                 return recorded
