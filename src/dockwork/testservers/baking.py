@@ -8,9 +8,9 @@ them all with::
 
     docker image rm $(docker images -q --filter label=dev.dockwork.role=baked-postgres)
 
-The server's password is made when the image is baked (it lives in the data directory)
-and kept in an image label, readable by whoever can use the engine, i.e. not by other
-users of the machine.
+The image holds no password (not in its data directory, its environment or its labels):
+its role can log in over TCP only once a container has set its own password at start (see
+``containers.PG_BAKED_START``), so every run's server has a password of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
-from dockwork.testservers.containers import PASSWORD_VARIABLE, PG_BAKE
+from dockwork.testservers.containers import PG_BAKE
 
 if TYPE_CHECKING:
     from dockwork.testservers.containers import ContainerSpec
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 LABEL = "dev.dockwork"
 REPOSITORY = "dockwork-test-postgres"
 ROLE = "baked-postgres"
-PASSWORD_LABEL = f"{LABEL}.password"
-BAKE_TIMEOUT = 120
 
 
 def key(base_id: str, spec: ContainerSpec) -> str:
@@ -42,10 +40,8 @@ def key(base_id: str, spec: ContainerSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def baked_image(
-    engine: Engine, spec: ContainerSpec, base_id: str, labels: dict[str, str]
-) -> tuple[str, str]:
-    """The baked image for ``spec`` (made now if missing) and the server password in it."""
+def baked_image(engine: Engine, spec: ContainerSpec, base_id: str, labels: dict[str, str]) -> str:
+    """The baked image for ``spec`` (made now if missing)."""
     tag = f"{REPOSITORY}:{key(base_id, spec)}"
     found = engine.image(tag)
     if found is None:
@@ -53,26 +49,17 @@ def baked_image(
             found = engine.image(tag)  # another run may have baked it while we waited
             if found is None:
                 _bake(engine, spec, base_id, tag, labels)
-                found = engine.image(tag)
-    password = ((found or {}).get("Config") or {}).get("Labels", {}).get(PASSWORD_LABEL, "")
-    if not password:
-        raise ProvisionError(
-            f"the baked image {tag} has no {PASSWORD_LABEL} label; remove it "
-            f"(`docker image rm {tag}`) and run again, it is made anew."
-        )
-    return tag, str(password)
+    return tag
 
 
 def _bake(
     engine: Engine, spec: ContainerSpec, base_id: str, tag: str, labels: dict[str, str]
 ) -> None:
-    password = secrets.token_urlsafe(18)
     config = {
         "Image": spec.image,
         "Entrypoint": ["sh", "-c", PG_BAKE],
         "User": spec.user or "postgres",
-        "Env": [f"{k}={v}" for k, v in spec.environment.items()]
-        + [f"{PASSWORD_VARIABLE}={password}"],
+        "Env": [f"{k}={v}" for k, v in spec.environment.items()],
         "Labels": labels,
     }
     cid = engine.create(f"dockwork-bake-{secrets.token_hex(4)}", config)
@@ -94,7 +81,6 @@ def _bake(
             [
                 f"LABEL {LABEL}.role={ROLE}",
                 f"LABEL {LABEL}.base={base_id}",
-                f"LABEL {PASSWORD_LABEL}={password}",
             ],
         )
     finally:

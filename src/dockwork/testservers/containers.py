@@ -41,12 +41,24 @@ PG_DIRECT_START = (
     'echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf" && '
     'exec postgres -c listen_addresses=* "$@"'
 )
-#: run once, in a container that is then committed as the baked image
+#: run once, in a container that is then committed as the baked image. The role gets no
+#: password here: over TCP nobody can log in until a container sets its own (below), so
+#: the image (shared by every project on the engine) holds no secret at all
 PG_BAKE = (
-    'mkdir -p "$PGDATA" && pw="$(dirname "$PGDATA")/pw" && printf "%s\\n" "$POSTGRES_PASSWORD" '
-    '> "$pw" && initdb --username=postgres --pwfile="$pw" --auth-local=trust '
-    "--auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync --no-instructions "
-    '>/dev/null && rm -f "$pw" && echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"'
+    'mkdir -p "$PGDATA" && initdb --username=postgres --auth=trust --encoding=UTF8 --locale=C '
+    "--no-sync --no-instructions >/dev/null && "
+    "printf 'local all all trust\\nhost all all all scram-sha-256\\n' > \"$PGDATA/pg_hba.conf\""
+)
+#: start a baked image's server and give the role this container's own password, through
+#: the container-local socket as soon as the server takes connections (psql interpolates
+#: the password as a quoted literal); the readiness probe logs in with it over TCP
+PG_BAKED_START = (
+    'postgres -c unix_socket_directories=/tmp "$@" & pid=$!; '
+    "trap 'kill -INT $pid' INT; trap 'kill -TERM $pid' TERM; "
+    "until printf '%s\\n' \"ALTER ROLE postgres PASSWORD :'pw';\" | "
+    'psql -X -q -h /tmp -U postgres -d postgres -v ON_ERROR_STOP=1 -v pw="$POSTGRES_PASSWORD" '
+    ">/dev/null 2>&1; do kill -0 $pid 2>/dev/null || exit 1; sleep 0.02; done; "
+    "wait $pid; status=$?; wait $pid 2>/dev/null; exit $status"
 )
 
 
@@ -117,7 +129,7 @@ def postgres_spec(image: str, init: str = "baked") -> ContainerSpec:
         return ContainerSpec(
             kind="postgres",
             image=image,
-            entrypoint=("postgres",),
+            entrypoint=("sh", "-c", PG_BAKED_START, "postgres"),
             command=("-D", BAKED_DATA, "-c", "listen_addresses=*", *flags),
             user="postgres",
             port=5432,

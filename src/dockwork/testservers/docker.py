@@ -251,9 +251,8 @@ class DockerBackend:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _image(self, spec: ContainerSpec) -> tuple[str, str | None]:
-        """The image to run (pulled if missing; baked where the spec says) and, for a baked
-        one, the server password it carries."""
+    def _image(self, spec: ContainerSpec) -> str:
+        """The image to run (pulled if missing; baked where the spec says)."""
         found = self.engine.image(spec.image)
         if found is None:
             variable = "POSTGRES_IMAGE" if spec.kind == "postgres" else "REDIS_IMAGE"
@@ -267,7 +266,7 @@ class DockerBackend:
                 ) from exc
             found = self.engine.image(spec.image) or {}
         if not spec.baked:
-            return spec.image, None
+            return spec.image
         labels = self.labels(spec) | {f"{LABEL}.service": "bake"}
         return baking.baked_image(self.engine, spec, str(found.get("Id", "")), labels)
 
@@ -275,8 +274,8 @@ class DockerBackend:
         """A started container for ``spec``: its id, host port and the server's password."""
         if self.reuse:
             return self._reused(spec)
-        image, baked_password = self._image(spec)
-        password = baked_password or secrets.token_urlsafe(18)
+        image = self._image(spec)
+        password = secrets.token_urlsafe(18)
         name = f"dockwork-{self.project}-test-{spec.kind}-{self.run_id}"
         cid = self._create(spec, image, name, password)
         self._owned.append(cid)
@@ -290,9 +289,9 @@ class DockerBackend:
         except ApiError as exc:
             if exc.status != 404:  # noqa: PLR2004
                 raise
-            image, baked_password = self._image(spec)
+            image = self._image(spec)
             try:
-                cid = self._create(spec, image, name, baked_password or secrets.token_urlsafe(18))
+                cid = self._create(spec, image, name, secrets.token_urlsafe(18))
             except ApiError as conflict:
                 if conflict.status != 409:  # noqa: PLR2004 - another run created it first
                     raise
