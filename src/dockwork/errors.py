@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 PREFIX = "dockwork: "
 #: top-level packages whose exceptions are translated at the boundary
-LIBRARIES = frozenset({"psycopg", "redis", "docker", "requests", "urllib3", "http", "socket"})
+LIBRARIES = frozenset(
+    {"psycopg", "redis", "docker", "requests", "urllib3", "http", "socket", "subprocess"}
+)
 
 
 class DockworkError(Exception):

@@ -23,7 +23,7 @@ import pytest
 
 from dockwork import urls
 from dockwork.config import Config, load_config
-from dockwork.errors import PREFIX, DockworkError, render
+from dockwork.errors import PREFIX, DockworkError, describe, is_library_error, render
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -177,6 +177,29 @@ def _or_fail(request: pytest.FixtureRequest, action: Callable[[], T]) -> T:
 
 
 @pytest.fixture(scope="session")
+def _dockwork_cleanup() -> Iterator[list[str]]:
+    """Collects what the fixtures' cleanups could not do (the server may be gone: a test
+    stopped it, it crashed) and, torn down after them, reports it as one failure of
+    ``dockwork:`` lines, not a traceback each."""
+    errors: list[str] = []
+    yield errors
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+
+
+def _teardown(errors: list[str], what: str, action: Callable[[], object]) -> None:
+    """Run a fixture's cleanup; a failure is noted for :func:`_dockwork_cleanup`."""
+    try:
+        action()
+    except DockworkError as exc:
+        errors.append(render(exc))
+    except Exception as exc:
+        if not is_library_error(exc):
+            raise
+        errors.append(f"{PREFIX}{what} failed: {describe(exc)}.")
+
+
+@pytest.fixture(scope="session")
 def dockwork_servers(request: pytest.FixtureRequest) -> Servers:
     """The run's PostgreSQL and Redis servers (admin URLs), started on first use."""
     run = request.config.stash[RUN]
@@ -197,7 +220,7 @@ def _not_asked(kind: str, setting: str) -> DockworkError:
 
 @pytest.fixture(scope="session")
 def dockwork_database_url(
-    request: pytest.FixtureRequest, dockwork_servers: Servers
+    request: pytest.FixtureRequest, dockwork_servers: Servers, _dockwork_cleanup: list[str]
 ) -> Iterator[str]:
     """This worker's own database, cloned from the migrated template, in the project's
     URL scheme (``database_scheme``)."""
@@ -224,11 +247,14 @@ def dockwork_database_url(
     _or_fail(request, lambda: testdb.ensure_template(admin, spec))
     _or_fail(request, lambda: testdb.clone(admin, template, name))
     yield urls.with_scheme(urls.with_database(admin, name), project.database_scheme)
-    testdb.drop(admin, name)
+    drop = lambda: testdb.drop(admin, name)  # noqa: E731
+    _teardown(_dockwork_cleanup, f"dropping the test database {name!r}", drop)
 
 
 @pytest.fixture(scope="session")
-def dockwork_redis_url(request: pytest.FixtureRequest, dockwork_servers: Servers) -> Iterator[str]:
+def dockwork_redis_url(
+    request: pytest.FixtureRequest, dockwork_servers: Servers, _dockwork_cleanup: list[str]
+) -> Iterator[str]:
     """This worker's own Redis logical database, flushed before and after."""
     from dockwork import testdb  # noqa: PLC0415
 
@@ -239,4 +265,4 @@ def dockwork_redis_url(request: pytest.FixtureRequest, dockwork_servers: Servers
     claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner)
     url = _or_fail(request, claim.acquire)
     yield url
-    claim.release()
+    _teardown(_dockwork_cleanup, "releasing the test Redis database", claim.release)

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockwork.errors import DockworkError, ProvisionError
+from dockwork.errors import DockworkError, ProvisionError, boundary
 from dockwork.filelock import locked
 from dockwork.testservers.base import Heartbeat, Servers
 from dockwork.testservers.ownership import HEARTBEAT_SECONDS, Owner
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 SERVERS = "servers.json"
 FAILURE = "failure.json"
 OWNER = "owner.json"
+HINT = (
+    "Nothing was left running. Run again; if it persists, DOCKWORK_TEST_BACKEND picks "
+    "another backend, or DOCKWORK_TEST_DATABASE_URL / DOCKWORK_TEST_REDIS_URL name servers "
+    "you run for tests."
+)
 
 
 class Run:
@@ -75,8 +80,9 @@ class Run:
             from dockwork.testservers import discovery  # noqa: PLC0415 - only when needed
 
             try:
-                backend = discovery.discover(config, owner=self.owner)
-                servers = backend.start()
+                with boundary(ProvisionError, "starting the test servers failed", HINT):
+                    backend = discovery.discover(config, owner=self.owner)
+                    servers = backend.start()
                 # which process started them: the servers outlive it (they are the run's)
                 details = servers.details | {"started_by": str(os.getpid())}
                 servers = dataclasses.replace(servers, details=details)
