@@ -255,14 +255,16 @@ def dockwork_database_url(
 def dockwork_redis_url(
     request: pytest.FixtureRequest, dockwork_servers: Servers, _dockwork_cleanup: list[str]
 ) -> Iterator[str]:
-    """This worker's own Redis logical database, flushed before and after."""
+    """This worker's own Redis logical database: empty when claimed, flushed after."""
     from dockwork import testdb  # noqa: PLC0415
 
     if dockwork_servers.redis_url is None:
         _fail(request, _not_asked("a Redis database", "redis"))
         return
     owner = f"{request.config.stash[RUN].id}-{_worker_id(request)}"
-    claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner)
+    # a server dockwork started (reused ones too) holds only what tests wrote
+    dedicated = dockwork_servers.backend != "external"
+    claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner, dedicated=dedicated)
     url = _or_fail(request, claim.acquire)
     yield url
     _teardown(_dockwork_cleanup, "releasing the test Redis database", claim.release)
