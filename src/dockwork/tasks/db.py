@@ -7,7 +7,11 @@ the task's arguments passed as argv, never through a shell.
 
 Anything that replaces the database (restore, reset) builds the replacement aside, swaps it
 in only when it is complete, and drops the old one last: a failure at any step leaves the
-database as it was.
+database as it was. Signals (Ctrl-C, SIGTERM, SIGHUP) are held back while the server is
+changed and let through only during the long steps (copying, pg_restore, migrating), which
+they end; whatever ended the task, :meth:`Swap.settle` then leaves one of two states, found
+from the server itself: the database as it was, or the swap completed, accepting
+connections either way, with no scratch database left.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import os
 import re
 import secrets
 import shlex
+import shutil
+import signal
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -27,7 +34,8 @@ from invoke.tasks import task
 
 from dockwork import urls
 from dockwork.errors import DockworkError, UsageError
-from dockwork.tasks._base import clean_errors, host_ids, project, run, say
+from dockwork.tasks import _signals
+from dockwork.tasks._base import clean_errors, compose_env, host_ids, project, run, say
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -93,7 +101,16 @@ class Postgres:
         return self.compose.exec(self.config.db_service, argv, tty=False)
 
     def run(self, argv: Command, *, warn: bool = False, hide: bool = False) -> Result:
-        """Run a command built by :meth:`command` (echoed, never through a pty)."""
+        """Run a command built by :meth:`command` (echoed, never through a pty).
+
+        While signals are held back it runs to its end whatever arrives, and raises nothing
+        for a signal: the caller acts on one between steps (``_signals.checkpoint``).
+        """
+        if _signals.holding():
+            result: Result = self.c.run(
+                shlex.join(argv), echo=True, pty=False, warn=warn, hide=hide, env=compose_env()
+            )
+            return result
         return run(self.c, argv, pty=False, warn=warn, hide=hide)
 
     def sql(self, sql: str, *, database: str | None = None) -> Result:
@@ -116,43 +133,21 @@ class Postgres:
         """An empty database."""
         self.run(self.command("createdb", f"--maintenance-db={self.maintenance}", name))
 
-    def drop(self, name: str) -> None:
-        """Drop a database if it exists (connections to it are ended)."""
-        args = ("--force", "--if-exists", f"--maintenance-db={self.maintenance}", name)
-        self.run(self.command("dropdb", *args))
+    def reopen(self, name: str) -> Result:
+        """Allow connections to a database again (the caller checks ``.ok``)."""
+        return self.sql(f"ALTER DATABASE {quote_ident(name)} ALLOW_CONNECTIONS true")
 
-    def swap(self, replacement: str, old: str) -> None:
-        """Put ``replacement`` in the place of the app's database, which becomes ``old``.
-
-        New connections are refused, open ones ended, then both renames happen in one
-        transaction. On failure the app's database is opened again and left as it was.
-        """
-        ident = quote_ident(self.name)
-        literal = quote_literal(self.name)
-        terminate = (
-            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE "  # noqa: S608 - quoted literal
-            f"datname = {literal} AND pid <> pg_backend_pid()"
+    def present(self, *names: str) -> dict[str, bool] | None:
+        """Which of ``names`` exist, each with whether it accepts connections (None: the
+        server did not answer)."""
+        listed = ", ".join(quote_literal(n) for n in names)
+        found = self.sql(
+            f"SELECT datname, datallowconn FROM pg_database WHERE datname IN ({listed})"  # noqa: S608 - quoted literals
         )
-        closed = self.sql(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS false; {terminate}")
-        renamed = closed.ok and self.sql(
-            f"ALTER DATABASE {ident} RENAME TO {quote_ident(old)}; "
-            f"ALTER DATABASE {quote_ident(replacement)} RENAME TO {ident}"
-        )
-        if renamed and renamed.ok:
-            return
-        self.sql(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS true")
-        self.drop(replacement)
-        failure = renamed or closed
-        raise DockworkError(
-            f"could not swap the new database in for {self.name!r} "
-            f"({(failure.stderr or failure.stdout).strip() or 'psql failed'}). Database "
-            f"{self.name!r} was not changed. Stop what is connected to it (`docker compose stop "
-            f"{self.config.app_service}`) and try again."
-        )
-
-    def reopen(self, name: str) -> None:
-        """Allow connections to a database :meth:`swap` closed (a kept old one)."""
-        self.sql(f"ALTER DATABASE {quote_ident(name)} ALLOW_CONNECTIONS true")
+        if not found.ok:
+            return None
+        rows = (line.rpartition("|") for line in found.stdout.splitlines() if "|" in line)
+        return {name: allow == "t" for name, _, allow in rows}
 
     @contextlib.contextmanager
     def scratch_file(self) -> Iterator[str]:
@@ -162,7 +157,153 @@ class Postgres:
             yield inside
         finally:
             rm = self.compose.exec(self.config.db_service, ["rm", "-f", inside], tty=False)
-            run(self.c, rm, pty=False, warn=True)
+            self.run(rm, warn=True)
+
+
+def _failure(result: Result) -> str:
+    """The last line a failed command printed."""
+    lines = (result.stderr or result.stdout or "").strip().splitlines()
+    return lines[-1].strip() if lines else f"exit {result.exited}"
+
+
+@dataclass
+class Swap:
+    """A replacement for the app's database, built in ``scratch`` and swapped in, the old one
+    becoming ``old``; :func:`replacing` settles it whatever happens."""
+
+    pg: Postgres
+    scratch: str
+    old: str
+    #: what the app's database holds once swapped ("the restored data")
+    new: str
+    keep_old: bool = False
+    #: the renames committed
+    swapped: bool = False
+
+    def swap(self) -> None:
+        """Put the scratch database in the place of the app's, which becomes :attr:`old`.
+
+        New connections are refused, open ones ended, then both renames happen in one
+        transaction. Runs with signals held back: one that arrives before the renames
+        undoes the swap, one after them lets it complete (:meth:`settle`).
+        """
+        pg = self.pg
+        ident, literal = quote_ident(pg.name), quote_literal(pg.name)
+        terminate = (
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE "  # noqa: S608 - quoted literal
+            f"datname = {literal} AND pid <> pg_backend_pid()"
+        )
+        closed = pg.sql(f"ALTER DATABASE {ident} ALLOW_CONNECTIONS false; {terminate}")
+        if closed.ok:
+            _signals.checkpoint()  # closed, nothing renamed: undone by settle()
+            renamed = pg.sql(
+                f"ALTER DATABASE {ident} RENAME TO {quote_ident(self.old)}; "
+                f"ALTER DATABASE {quote_ident(self.scratch)} RENAME TO {ident}"
+            )
+            self.swapped = renamed.ok
+            if renamed.ok:
+                return
+        raise DockworkError(
+            f"could not swap the new database in for {pg.name!r} "
+            f"({_failure(renamed if closed.ok else closed)}). Stop what is connected to it "
+            f"(`docker compose stop {pg.config.app_service}`) and try again."
+        )
+
+    def settle(self) -> tuple[str | None, bool]:
+        """Leave one of two states, whatever happened: the app's database as it was, or the
+        swap completed (the old one dropped, or kept with :attr:`keep_old`); either way it
+        accepts connections and the scratch database is gone. Found from the server, not
+        assumed. Returns the sentence saying which (None: nothing had been changed) and
+        whether it all worked.
+        """
+        pg = self.pg
+        with _signals.deferred():  # a second signal does not cut the cleanup short
+            present = pg.present(pg.name, self.scratch, self.old)
+            if present is None:
+                unknown = (
+                    f"the state of database {pg.name!r} could not be checked: `inv db.psql -c "
+                    f"'\\l'` lists the databases ({self.scratch!r} is the scratch one, "
+                    f"{self.old!r} the replaced one)"
+                )
+                return unknown, False
+            swapped = self.swapped or self.old in present
+            problems: list[str] = []
+            if pg.name not in present:  # never: both renames are one transaction
+                problems.append("it does not exist")
+            elif not present[pg.name]:
+                opened = pg.reopen(pg.name)
+                if not opened.ok:
+                    problems.append(f"it refuses connections ({_failure(opened)})")
+            if swapped:
+                if self.keep_old:
+                    opened = pg.reopen(self.old)
+                    tail = f"the old one is kept as {self.old!r}"
+                    if not opened.ok:
+                        tail += f" (closed to connections: {_failure(opened)})"
+                else:
+                    tail = self._drop(self.old, "the old one")
+                state = f"the swap completed: database {pg.name!r} holds {self.new}"
+            else:
+                tail = (
+                    self._drop(self.scratch, "the scratch database")
+                    if self.scratch in present
+                    else ""
+                )
+                if not tail and not problems and present.get(pg.name):
+                    return None, True  # nothing had been changed
+                state = f"database {pg.name!r} was not changed"
+            accepts = "; ".join(problems) or "accepts connections"
+            ok = not problems and "could not" not in tail
+            return f"{state} and {accepts}" + (f"; {tail}" if tail else ""), ok
+
+    def _drop(self, name: str, what: str) -> str:
+        args = ("--force", "--if-exists", f"--maintenance-db={self.pg.maintenance}", name)
+        dropped = self.pg.run(self.pg.command("dropdb", *args), warn=True, hide=True)
+        if dropped.ok:
+            return f"{what} {name!r} was dropped"
+        return (
+            f"{what} {name!r} could not be dropped ({_failure(dropped)}): "
+            f"`inv db.psql -c 'DROP DATABASE \"{name}\"'` drops it"
+        )
+
+
+@contextlib.contextmanager
+def replacing(pg: Postgres, what: str, new: str, *, keep_old: bool = False) -> Iterator[Swap]:
+    """The block builds a replacement for the app's database (``swap.scratch``) and swaps it
+    in; signals are held back in it except in ``_signals.interruptible()`` steps. Afterwards,
+    whatever ended the block (a failure, a signal, success), :meth:`Swap.settle` leaves the
+    server in one of its two states, and one ``dockwork:`` line says which.
+    """
+    swap = Swap(pg, aside(pg.name, what), aside(pg.name, f"before_{what}"), new, keep_old)
+    with _signals.deferred():
+        try:
+            yield swap
+        except (KeyboardInterrupt, _signals.Interrupted) as exc:
+            signum = exc.signum if isinstance(exc, _signals.Interrupted) else signal.SIGINT
+            state, _ = swap.settle()
+            raise DockworkError(
+                f"{what} interrupted by {signal.Signals(signum).name}: "
+                f"{state or f'database {pg.name!r} was not changed'}.",
+                exit_code=128 + signum,
+            ) from None
+        except DockworkError as exc:
+            state, _ = swap.settle()
+            raise DockworkError(
+                exc.message + (f" {state[0].upper()}{state[1:]}." if state else ""),
+                exit_code=exc.exit_code,
+            ) from exc
+        except BaseException:
+            swap.settle()
+            raise
+        state, ok = swap.settle()
+        if _signals.received:  # held back until the swap was complete
+            signum = _signals.received[0]
+            raise DockworkError(
+                f"{what} interrupted by {signal.Signals(signum).name}: {state}.",
+                exit_code=128 + signum,
+            )
+        if not ok:
+            raise DockworkError(f"{what}: {state}.")
 
 
 def _alembic(config: Config, compose: Compose, *args: str) -> Command:
@@ -294,26 +435,24 @@ def reset(c: Context, yes: bool = False) -> None:
             exit_code=1,
         )
     # built aside and migrated first; swapped in only when that worked
-    scratch, old = aside(pg.name, "reset"), aside(pg.name, "before_reset")
-    url = urls.with_database(_migrate_url(compose, config), scratch)
-    pg.create(scratch)
-    argv = compose.run(
-        config.migrate_service,
-        [*config.alembic_command, "upgrade", "head"],
-        tty=False,
-        user=host_ids(),
-        env={config.database_url_env: None},  # by name: the URL's password is not echoed
-    )
-    migrated = run(c, argv, pty=False, warn=True, env={config.database_url_env: url})
-    if not migrated.ok:
-        pg.drop(scratch)
-        raise DockworkError(
-            f"migrating the new database failed (exit {migrated.exited}; the error is above). "
-            f"Database {pg.name!r} was not changed.",
-            exit_code=migrated.exited or 1,
+    with replacing(pg, "reset", "a new empty database migrated to head") as swap:
+        url = urls.with_database(_migrate_url(compose, config), swap.scratch)
+        pg.create(swap.scratch)
+        argv = compose.run(
+            config.migrate_service,
+            [*config.alembic_command, "upgrade", "head"],
+            tty=False,
+            user=host_ids(),
+            env={config.database_url_env: None},  # by name: the URL's password is not echoed
         )
-    pg.swap(scratch, old)
-    pg.drop(old)
+        with _signals.interruptible():
+            migrated = run(c, argv, pty=False, warn=True, env={config.database_url_env: url})
+        if not migrated.ok:
+            raise DockworkError(
+                f"migrating the new database failed (exit {migrated.exited}; the error is above).",
+                exit_code=migrated.exited or 1,
+            )
+        swap.swap()
     say(f"{pg.name!r} is now an empty database migrated to head.", out=True)
 
 
@@ -342,22 +481,106 @@ def dump(c: Context, file: str = "") -> None:
         raise UsageError(f"{target.parent} is not a directory; give a path in an existing one.")
     pg = Postgres.up(c, config, compose)
     partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
-    with pg.scratch_file() as inside:
+    with _signals.deferred():  # a finished dump is named whatever signal arrives
+        keeps_modes = _reserve(partial)
         try:
-            pg.run(pg.command("pg_dump", "--format=custom", f"--file={inside}", database=pg.name))
-            pg.run(compose.command("cp", f"{config.db_service}:{inside}", str(partial)))
-            try:  # a link, not a rename: never replaces a file that appeared meanwhile
-                os.link(partial, target)
-            except FileExistsError:
-                raise UsageError(
-                    f"{target} appeared while dumping; the dump was not kept."
-                ) from None
-        finally:
+            with pg.scratch_file() as inside, _signals.interruptible():
+                pg.run(
+                    pg.command("pg_dump", "--format=custom", f"--file={inside}", database=pg.name)
+                )
+                if keeps_modes:
+                    pg.run(compose.command("cp", f"{config.db_service}:{inside}", str(partial)))
+                else:  # `compose cp` sets the file's mode, which this filesystem refuses
+                    with tempfile.TemporaryDirectory(prefix="dockwork-dump-") as staging:
+                        staged = Path(staging) / target.name
+                        pg.run(compose.command("cp", f"{config.db_service}:{inside}", str(staged)))
+                        _copy_data(staged, partial)
+        except (KeyboardInterrupt, _signals.Interrupted) as exc:
+            partial.unlink(missing_ok=True)  # unfinished: never left behind
+            signum = exc.signum if isinstance(exc, _signals.Interrupted) else signal.SIGINT
+            raise DockworkError(
+                f"dump interrupted by {signal.Signals(signum).name}: no file was written.",
+                exit_code=128 + signum,
+            ) from None
+        except BaseException:
             partial.unlink(missing_ok=True)
-    say(
-        f"wrote {target} ({target.stat().st_size:,} bytes); restore it with "
-        f"`inv db.restore {shlex.quote(str(target))}`.",
-        out=True,
+            raise
+        place(partial, target)
+    wrote = f"wrote {target} ({target.stat().st_size:,} bytes)"
+    if _signals.received:
+        signum = _signals.received[0]
+        raise DockworkError(
+            f"dump stopped by {signal.Signals(signum).name} once complete: {wrote}.",
+            exit_code=128 + signum,
+        )
+    say(f"{wrote}; restore it with `inv db.restore {shlex.quote(str(target))}`.", out=True)
+
+
+def _reserve(partial: Path) -> bool:
+    """Create ``partial`` (empty, never over a file) and tell whether its filesystem keeps
+    Unix modes: vfat, exFAT and some SMB shares refuse a chmod (EPERM, ENOSYS)."""
+    try:
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write in {partial.parent} ({exc.strerror}); nothing was dumped.", exit_code=1
+        ) from None
+    try:
+        partial.chmod(0o644)
+        partial.chmod(0o600)
+    except OSError:
+        return False
+    return True
+
+
+def _copy_data(source: Path, partial: Path) -> None:
+    """The bytes of ``source`` into ``partial``, on disk before it is named (no mode, no
+    owner: the filesystem may have neither)."""
+    with source.open("rb") as src, partial.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1024 * 1024)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+def place(partial: Path, target: Path) -> None:
+    """Give the finished file ``partial`` the name ``target`` without ever replacing a file
+    that appeared there meanwhile, and without ever losing it.
+
+    A hard link where the filesystem has them. Where it has none (vfat and exFAT say EPERM,
+    some SMB and network shares EOPNOTSUPP or EXDEV), the name is created exclusively and
+    the file renamed over that empty reservation. A file that cannot be named stays as
+    ``partial``, and the error says where it is.
+    """
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise _unplaced(partial, f"{target} appeared while dumping") from None
+    except OSError:
+        _place_without_link(partial, target)
+    else:
+        partial.unlink(missing_ok=True)  # the file's second name
+
+
+def _place_without_link(partial: Path, target: Path) -> None:
+    try:
+        reserved = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _unplaced(partial, f"{target} appeared while dumping") from None
+    except OSError as exc:
+        raise _unplaced(partial, f"{target} could not be created ({exc.strerror})") from None
+    os.close(reserved)
+    try:
+        partial.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == 0:  # still the empty reservation made above
+                target.unlink()
+        raise _unplaced(partial, f"it could not be renamed to {target} ({exc.strerror})") from None
+
+
+def _unplaced(partial: Path, why: str) -> DockworkError:
+    return DockworkError(
+        f"{why}; the complete dump is kept as {partial}: move it where you want it."
     )
 
 
@@ -386,11 +609,14 @@ def restore(c: Context, file: str, force: bool = False, keep_old: bool = False) 
             exit_code=1,
         )
     unchanged = f"Database {pg.name!r} was not changed."
-    scratch, old = aside(pg.name, "restore"), aside(pg.name, "before_restore")
-    with pg.scratch_file() as inside:
-        pg.run(compose.command("cp", str(source), f"{config.db_service}:{inside}"))
-        # 1. a file pg_restore cannot read is refused before anything changes
-        listed = pg.run(pg.command("pg_restore", "--list", inside), warn=True, hide=True)
+    with (
+        replacing(pg, "restore", "the restored data", keep_old=keep_old) as swap,
+        pg.scratch_file() as inside,
+    ):
+        with _signals.interruptible():
+            pg.run(compose.command("cp", str(source), f"{config.db_service}:{inside}"))
+            # 1. a file pg_restore cannot read is refused before anything changes
+            listed = pg.run(pg.command("pg_restore", "--list", inside), warn=True, hide=True)
         if not listed.ok:
             reason = (listed.stderr or listed.stdout).strip().splitlines()
             raise DockworkError(
@@ -399,21 +625,22 @@ def restore(c: Context, file: str, force: bool = False, keep_old: bool = False) 
                 + f". {unchanged} Give a file written by `inv db.dump` (pg_dump --format=custom)."
             )
         # 2. restored aside, into a scratch database
-        pg.create(scratch)
-        args = ("--no-owner", "--exit-on-error", f"--dbname={scratch}", inside)
-        restored = pg.run(pg.command("pg_restore", *args), warn=True)
+        pg.create(swap.scratch)
+        args = ("--no-owner", "--exit-on-error", f"--dbname={swap.scratch}", inside)
+        with _signals.interruptible():
+            restored = pg.run(pg.command("pg_restore", *args), warn=True)
         if not restored.ok:
-            pg.drop(scratch)
             raise DockworkError(
                 f"restoring {source} failed (pg_restore exit {restored.exited}; its error is "
-                f"above). {unchanged} The scratch database {scratch!r} was removed.",
+                "above).",
                 exit_code=restored.exited or 1,
             )
-    # 3. swapped in; 4. the replaced database dropped last, or kept
-    pg.swap(scratch, old)
+        # 3. swapped in; 4. the replaced database dropped last, or kept (by replacing())
+        swap.swap()
     if keep_old:
-        pg.reopen(old)
-        say(f"restored {source} into {pg.name!r}; the previous one is kept as {old!r}.", out=True)
+        say(
+            f"restored {source} into {pg.name!r}; the previous one is kept as {swap.old!r}.",
+            out=True,
+        )
     else:
-        pg.drop(old)
         say(f"restored {source} into {pg.name!r}.", out=True)
