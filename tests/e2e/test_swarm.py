@@ -11,6 +11,7 @@ and no container runs (leaving a swarm breaks the DNS of running containers).
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import re
@@ -18,22 +19,24 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dockwork.swarm import keys
 from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.swarm]
 
@@ -187,6 +190,19 @@ class Deployment:
         tasks = json.loads(docker("inspect", *ids).stdout) if ids else []
         return [t for t in tasks if t["Status"]["State"] == "running"]
 
+    def secrets(self) -> list[str]:
+        """The names of the secrets dockwork created for the stack."""
+        return sorted(
+            docker(
+                "secret",
+                "ls",
+                "--filter",
+                f"label=dev.dockwork.stack={self.stack}",
+                "--format",
+                "{{.Name}}",
+            ).stdout.split()
+        )
+
     def job_runs(self) -> int:
         ids = docker("service", "ps", "--quiet", f"{self.stack}_migrate").stdout.split()
         return len(ids)
@@ -301,6 +317,7 @@ def deployment(
         if images:
             docker("image", "rm", "--force", *set(images))
         shutil.rmtree(root, ignore_errors=True)
+        (keys.key_dir() / f"{stack}.key").unlink(missing_ok=True)
 
 
 def test_bad_input_changes_nothing(deployment: Deployment) -> None:
@@ -342,6 +359,89 @@ def test_bad_input_changes_nothing(deployment: Deployment) -> None:
     ).stdout.strip()
 
 
+def test_a_volume_or_host_path_a_compose_project_uses_is_refused(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The stack's compose file keeps a volume's own `name:`, an `external` volume, a bind
+    mount: each one a Compose project's container (running, then stopped) also mounts is
+    refused before anything changes, naming it and the project; never two servers on one
+    data directory."""
+    d = deployment
+    project = f"dwswc{uuid.uuid4().hex[:8]}"
+    named = f"{project}-pgdata"  # Compose creates it (`name:`), labelled with its project
+    external = f"{project}-ext"  # made outside Compose: only the container tells
+    data = d.root / "pgdata"  # the stack's `./pgdata`, bound by the project too
+    data.mkdir()
+    docker("volume", "create", external, check=True)
+    legacy = tmp_path / project
+    legacy.mkdir()
+    (legacy / "compose.yaml").write_text(
+        f"""\
+services:
+  db:
+    image: {os.environ.get("POSTGRES_IMAGE", "postgres:17")}
+    entrypoint: ["sleep", "infinity"]
+    stop_signal: SIGKILL
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+      - ext:/srv/ext
+      - {data}:/srv/pgdata
+volumes:
+  pgdata:
+    name: {named}
+  ext:
+    name: {external}
+    external: true
+"""
+    )
+    legacy_compose = ["compose", "-p", project, "--project-directory", str(legacy)]
+    compose = d.root / "compose.yaml"
+    original = compose.read_text()
+    volume = "      - db-data:/var/lib/postgresql/data\n"
+    declared = "volumes:\n  db-data:\n"
+    assert volume in original
+    assert declared in original
+    variants = {
+        f"volume {named}": original.replace(declared, f"{declared}    name: {named}\n"),
+        f"volume {external}": original.replace(
+            declared, f"{declared}    name: {external}\n    external: true\n"
+        ),
+        f"host path {data}": original.replace(
+            volume, "      - ./pgdata:/var/lib/postgresql/data\n"
+        ),
+    }
+    try:
+        docker(*legacy_compose, "up", "--detach", check=True)
+        for state in ("running", "exited"):
+            if state == "exited":
+                docker(*legacy_compose, "stop", check=True)
+            for shared, text in variants.items():
+                compose.write_text(text)
+                proc = d.inv("deploy.up", "--no-build")
+                assert_clean_failure(
+                    proc, shared, f"Compose project {project}", state, "Nothing was deployed"
+                )
+        # the project gone (its containers removed, Compose's own volume with them), an
+        # external volume only the stack uses passes the check: here deploy.up stops at the
+        # next step, the images not built yet (--no-build)
+        docker(*legacy_compose, "down", "--volumes", check=True)
+        compose.write_text(variants[f"volume {external}"])
+        proc = d.inv("deploy.up", "--no-build")
+        assert_clean_failure(proc, "is not on this engine")
+        assert "Compose project" not in proc.stdout + proc.stderr
+    finally:
+        compose.write_text(original)
+        docker(*legacy_compose, "down", "--volumes")
+        docker("volume", "rm", external)
+        shutil.rmtree(data, ignore_errors=True)
+    assert not docker(
+        "service", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={d.stack}"
+    ).stdout.strip()
+    assert not docker(
+        "secret", "ls", "--quiet", "--filter", f"label=dev.dockwork.stack={d.stack}"
+    ).stdout.strip()
+
+
 def test_deploy_from_nothing(deployment: Deployment) -> None:
     d = deployment
     started = time.monotonic()
@@ -373,10 +473,16 @@ def test_deploy_from_nothing(deployment: Deployment) -> None:
     rendered = d.ok("deploy.render").stdout
     assert "sw-Pa" not in rendered
     assert "DATABASE_URL_FILE: /run/secrets/" in rendered
-    secrets = docker(
-        "secret", "ls", "--filter", f"label=dev.dockwork.stack={d.stack}", "--format", "{{.Name}}"
-    ).stdout.split()
+    secrets = d.secrets()
     assert len(secrets) == 2, secrets  # POSTGRES_PASSWORD and the DATABASE_URL built from it
+    # named by an HMAC under the stack's key, kept in the user's cache, not the repository:
+    # not by a hash of the value alone, which `docker secret ls` would let anyone test
+    key = keys.key_dir() / f"{d.stack}.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    salt = f"dockwork:{d.stack}:POSTGRES_PASSWORD".encode()
+    old = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=16).hex()[:12]
+    assert f"{d.stack}_postgres_password_{old}" not in secrets
+    assert not list(d.root.rglob("*.key")), "the key stays out of the checkout"
 
 
 def test_rolling_update_under_load_answers_every_request(deployment: Deployment) -> None:
@@ -387,6 +493,8 @@ def test_rolling_update_under_load_answers_every_request(deployment: Deployment)
     api.write_text(api.read_text() + "\n# release 2\n")
     tag = d.commit("release 2")
     runs = d.job_runs()
+    secrets = d.secrets()
+    db_tasks = [t["ID"] for t in d.running("db")]
     with Load(f"{d.url}/api/users/1") as load:
         started = time.monotonic()
         d.ok("deploy.up")
@@ -401,6 +509,9 @@ def test_rolling_update_under_load_answers_every_request(deployment: Deployment)
     assert d.image("worker") == f"dockwork-{d.stack}-app:{tag}"
     assert all(t["Spec"]["ContainerSpec"]["Image"].endswith(tag) for t in d.running("app"))
     assert d.job_runs() == runs + 1, "the migrations ran once for the release"
+    # the same secret values keep their names: the database was not restarted for them
+    assert d.secrets() == secrets
+    assert [t["ID"] for t in d.running("db")] == db_tasks
 
 
 def test_a_release_failing_its_healthcheck_is_rolled_back(deployment: Deployment) -> None:
@@ -446,3 +557,94 @@ def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> 
 
     d.ok("deploy.up", "--no-build")  # the images of this commit are there already
     assert request("GET", f"{d.url}/api/users/1") == (200, before)
+
+
+class FaultyEngine:
+    """A socket in front of the engine's that passes every request on, except those
+    matching ``refuse``, which get the error an engine gives (500, its JSON message): a fault
+    of the engine's answer, everything else real."""
+
+    def __init__(self, upstream: str, path: Path, refuse: str) -> None:
+        self.upstream, self.path, self.refuse = upstream, path, re.compile(refuse)
+        self.refused: list[str] = []
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def __enter__(self) -> FaultyEngine:
+        self._server.bind(str(self.path))
+        self._server.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        """One request a connection (asked with `Connection: close`), so each is seen."""
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            head, _, rest = head.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            if self.refuse.match(lines[0]):
+                self.refused.append(lines[0])
+                body = json.dumps({"message": "volume listing refused: fault injected"}).encode()
+                client.sendall(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                return
+            kept = [ln for ln in lines if not ln.lower().startswith("connection:")]
+            request = "\r\n".join([*kept, "Connection: close", "", ""]).encode("latin-1")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as engine:
+                engine.connect(self.upstream)
+                engine.sendall(request + rest)
+                threading.Thread(target=self._pipe, args=(client, engine), daemon=True).start()
+                self._pipe(engine, client)
+
+    @staticmethod
+    def _pipe(source: socket.socket, dest: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                dest.sendall(chunk)
+        except OSError:
+            return
+
+
+def test_rm_of_the_volumes_fails_when_they_cannot_be_listed(deployment: Deployment) -> None:
+    """The engine refuses to list volumes: `deploy.rm --volumes --yes` says so and exits
+    non-zero, having removed nothing (never "done" with the data still there)."""
+    d = deployment
+    host = docker("context", "inspect", "--format", "{{.Endpoints.docker.Host}}").stdout.strip()
+    host = os.environ.get("DOCKER_HOST") or host
+    if not host.startswith("unix://"):
+        pytest.skip(f"the engine is not on a local socket ({host})")
+    label = f"label=com.docker.stack.namespace={d.stack}"
+    volumes = docker("volume", "ls", "--quiet", "--filter", label).stdout.split()
+    assert f"{d.stack}_db-data" in volumes
+    services = docker("service", "ls", "--quiet", "--filter", label).stdout.split()
+    assert services
+    # a short path: a socket's may not be longer than 107 bytes
+    with tempfile.TemporaryDirectory(prefix="dwsw") as short:
+        sock = Path(short) / "engine.sock"
+        refuse = r"GET /v[\d.]+/volumes(\?| )"
+        with FaultyEngine(host.removeprefix("unix://"), sock, refuse) as engine:
+            faulty = {**d.env, "DOCKER_HOST": f"unix://{sock}"}
+            proc = d.inv("deploy.rm", "--volumes", "--yes", env=faulty)
+    assert engine.refused, "the volumes were asked for"
+    assert_clean_failure(proc, "could not be listed", "fault injected", "Nothing was removed")
+    said = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("dockwork:")]
+    assert len(said) == 1, proc.stdout + proc.stderr
+    assert docker("volume", "ls", "--quiet", "--filter", label).stdout.split() == volumes
+    assert docker("service", "ls", "--quiet", "--filter", label).stdout.split() == services

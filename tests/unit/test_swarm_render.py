@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 import pytest
 
-from dockwork.swarm.render import Plan, RenderError, haproxy_config, placeholder, render, to_yaml
+from dockwork.swarm.render import (
+    Plan,
+    RenderError,
+    content_name,
+    haproxy_config,
+    placeholder,
+    render,
+    to_yaml,
+)
 
 PASSWORD = "s3cret-Pa$word"
 HOLDER = placeholder("POSTGRES_PASSWORD", "abc123")
+#: the stack's key (dockwork.swarm.keys makes a random one per stack and machine)
+KEY = bytes(range(32))
 
 
 def resolved() -> dict[str, Any]:
@@ -61,6 +72,7 @@ def plan(**changes: Any) -> Plan:
         "placeholders": {"POSTGRES_PASSWORD": HOLDER},
         "values": {"POSTGRES_PASSWORD": PASSWORD},
         "entrypoints": {"postgres:17": (["docker-entrypoint.sh"], ["postgres"])},
+        "secret_key": KEY,
     }
     return Plan(**(base | changes))
 
@@ -132,6 +144,32 @@ def test_a_secret_name_changes_with_its_value_and_does_not_reveal_it() -> None:
     assert first["POSTGRES_PASSWORD"] != other["POSTGRES_PASSWORD"]
 
 
+def scrypt_name(stack: str, what: str, value: str) -> str:
+    """The name dockwork gave a secret before: a hash of the value alone (stack and variable
+    are public), which anyone who sees `docker secret ls` could test guesses against."""
+    salt = f"dockwork:{stack}:{what}".encode()
+    digest = hashlib.scrypt(value.encode(), salt=salt, n=2**14, r=8, p=1, dklen=16)
+    return f"{stack}_{what.lower()}_{digest.hex()[:12]}"
+
+
+def test_a_secret_name_cannot_be_computed_from_the_value_alone() -> None:
+    name = content_name("shop", "POSTGRES_PASSWORD", PASSWORD, secret=True, key=KEY)
+    assert name.startswith("shop_postgres_password_")
+    assert name != scrypt_name("shop", "POSTGRES_PASSWORD", PASSWORD)
+    assert name != content_name("shop", "POSTGRES_PASSWORD", PASSWORD), "not the plain hash"
+    other_key = bytes(range(1, 33))
+    assert name != content_name("shop", "POSTGRES_PASSWORD", PASSWORD, secret=True, key=other_key)
+    assert name == content_name("shop", "POSTGRES_PASSWORD", PASSWORD, secret=True, key=KEY)
+    rendered = {s.what: s.name for s in render(resolved(), plan()).secrets}
+    assert rendered["POSTGRES_PASSWORD"] == name
+    elsewhere = {s.what: s.name for s in render(resolved(), plan(secret_key=other_key)).secrets}
+    assert elsewhere["POSTGRES_PASSWORD"] != name, "another machine's key: another name"
+    with pytest.raises(ValueError, match="key"):
+        content_name("shop", "POSTGRES_PASSWORD", PASSWORD, secret=True)
+    with pytest.raises(ValueError, match="key"):
+        render(resolved(), plan(secret_key=b""))
+
+
 def test_proxy_routing_publishes_through_haproxy_in_host_mode() -> None:
     out = render(resolved(), plan(routing="proxy", proxy_image="haproxy:3.0"))
     services = out.stack["services"]
@@ -191,14 +229,6 @@ def test_deploy_commands_pin_images_unless_a_registry_resolves_them() -> None:
     pushed = Config(root=Path("/p"), project_name="shop", deploy_registry="reg.example/team")
     argv = _deploy_argv(pushed, Path("/t/stack.yaml"))
     assert argv[5:8] == ["always", "--with-registry-auth", "--compose-file"]
-
-
-def test_volumes_keep_a_name_the_compose_file_gives_them() -> None:
-    doc = resolved()
-    doc["volumes"]["legacy"] = {"name": "legacy-pgdata"}
-    volumes = render(doc, plan()).stack["volumes"]
-    assert volumes["legacy"] == {"name": "legacy-pgdata"}, "the data already there"
-    assert volumes["db-data"] == {}, "named by the stack, as Compose named it by the project"
 
 
 def test_a_port_bound_to_one_address_is_refused_not_published_everywhere() -> None:

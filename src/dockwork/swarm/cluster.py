@@ -6,6 +6,8 @@ secrets and configs dockwork creates. Actions are shown as they run; queries are
 from __future__ import annotations
 
 import json
+import posixpath
+import shlex
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -266,16 +268,165 @@ def in_use(stack: str, kind: str) -> set[str]:
     return names - {""}
 
 
-def compose_volumes(stack: str, keys: Iterable[str]) -> list[str]:
-    """Of the volumes the stack would use (``<stack>_<key>``), those a Compose project
-    created: a stack on them would run a second server on the same data."""
-    owned = []
-    for key in keys:
-        name = f"{stack}_{key}"
-        labels = _json(["docker", "volume", "inspect", "--format", "{{json .Labels}}", name])
-        if labels and "com.docker.compose.project" in labels:
-            owned.append(f"{name} (Compose project {labels['com.docker.compose.project']})")
-    return owned
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A volume (by its name on the engine) or a host path a container mounts."""
+
+    kind: str  # "volume" or "path"
+    source: str
+    writable: bool = True
+    #: for a Compose project's container: the project, and which container
+    project: str = ""
+    container: str = ""
+
+    def __str__(self) -> str:
+        return f"{'volume' if self.kind == 'volume' else 'host path'} {self.source}"
+
+
+def stack_mounts(stack: str, rendered: dict[str, Any]) -> list[Mount]:
+    """The volumes (named as the engine will name them) and host paths the services of the
+    rendered stack file mount."""
+    declared = rendered.get("volumes") or {}
+    names = {}
+    for key, declaration in declared.items():
+        value = declaration or {}
+        # kept by the rendering: an external volume's name, a name the compose file gives
+        default = key if value.get("external") else f"{stack}_{key}"
+        names[key] = str(value.get("name") or default)
+    found: dict[tuple[str, str], Mount] = {}
+    for service in (rendered.get("services") or {}).values():
+        for entry in service.get("volumes") or []:
+            if not isinstance(entry, dict) or not entry.get("source"):
+                continue  # anonymous volumes, tmpfs: nobody else's
+            writable = not entry.get("read_only")
+            if entry.get("type") == "bind":
+                mount = Mount("path", posixpath.normpath(str(entry["source"])), writable)
+            elif entry.get("type", "volume") == "volume":
+                source = str(entry["source"])
+                mount = Mount("volume", names.get(source, f"{stack}_{source}"), writable)
+            else:
+                continue
+            key = (mount.kind, mount.source)
+            if key not in found or mount.writable:
+                found[key] = mount
+    return list(found.values())
+
+
+#: Compose's label on the containers, volumes and networks of a project
+COMPOSE_LABEL = "com.docker.compose.project"
+
+
+def compose_mounts() -> tuple[list[Mount], dict[str, str]]:
+    """What Compose projects use on this engine: the volumes and host paths their
+    containers mount (running or stopped: a stopped one starts again on the same data), and
+    the volumes Compose created (volume → project), in use or not."""
+    label = COMPOSE_LABEL
+    fmt = f'{{{{.Name}}}}\t{{{{.Label "{label}"}}}}'
+    listed = runner.run(
+        ["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={label}"],
+        check=False,
+    )
+    volumes = runner.run(
+        ["docker", "volume", "ls", "--filter", f"label={label}", "--format", fmt],
+        check=False,
+    )
+    for result in (listed, volumes):
+        if not result.ok:
+            cause = " ".join(result.stderr.split()) or "no output"
+            raise DeployError(
+                f"`{shlex.join(result.argv)}` failed ({cause}), so "
+                "whether a Compose project uses the stack's volumes cannot be checked. Nothing "
+                "was deployed."
+            )
+    created = dict(line.split("\t", 1) for line in volumes.stdout.splitlines() if "\t" in line)
+    ids = listed.stdout.split()
+    if not ids:
+        return [], created
+    inspected = runner.run(["docker", "container", "inspect", *ids], check=False)
+    try:  # a container removed meanwhile fails the command, the others are still printed
+        containers = json.loads(inspected.stdout or "null")
+    except json.JSONDecodeError:
+        containers = None
+    if not isinstance(containers, list):
+        raise DeployError(
+            f"`docker container inspect` of the Compose projects' containers failed "
+            f"({' '.join(inspected.stderr.split()) or 'no output'}). Nothing was deployed."
+        )
+    mounts = []
+    for container in containers:
+        project = ((container.get("Config") or {}).get("Labels") or {}).get(label, "?")
+        state = (container.get("State") or {}).get("Status", "")
+        name = f"{str(container.get('Name', '')).lstrip('/')}, {state}".strip(", ")
+        for m in container.get("Mounts") or []:
+            if m.get("Type") == "volume" and m.get("Name"):
+                kind, source = "volume", str(m["Name"])
+            elif m.get("Type") == "bind" and m.get("Source"):
+                kind, source = "path", posixpath.normpath(str(m["Source"]))
+            else:
+                continue
+            mounts.append(Mount(kind, source, bool(m.get("RW", True)), project, name))
+    return mounts, created
+
+
+#: host directories that hold sockets and devices, not data: sharing one (the engine's own
+#: socket, mounted by a proxy of each kind) is not two servers writing one data directory
+RUNTIME_DIRS = ("/run", "/var/run", "/dev", "/proc", "/sys")
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def shared_data(
+    wanted: Iterable[Mount], used: Iterable[Mount], created: dict[str, str]
+) -> list[str]:
+    """Of the stack's mounts, those a Compose project's container writes or would write
+    (the same volume; the same host path, or one inside the other), or the volumes a Compose
+    project created: each with the project and container. Read-only on either side is not
+    sharing a data directory: one server writes it."""
+    used = list(used)
+    shared = []
+    for mount in wanted:
+        if mount.kind == "path" and any(_within(mount.source, d) for d in RUNTIME_DIRS):
+            continue
+        users = sorted(
+            {
+                f"Compose project {u.project}: container {u.container}"
+                for u in used
+                if u.kind == mount.kind
+                and mount.writable
+                and u.writable
+                and (
+                    u.source == mount.source
+                    if mount.kind == "volume"
+                    else _within(u.source, mount.source) or _within(mount.source, u.source)
+                )
+            }
+        )
+        if mount.kind == "volume" and mount.writable and mount.source in created and not users:
+            users = [f"created by Compose project {created[mount.source]}"]
+        if users:
+            shared.append(f"{mount} ({'; '.join(users)})")
+    return shared
+
+
+def stack_volumes(stack: str, *, removed: bool = False) -> list[str]:
+    """The names of the stack's volumes (Swarm labels them with the stack); an error naming
+    the cause when they cannot be listed (``removed``: after the stack was removed)."""
+    argv = ["docker", "volume", "ls", "--quiet", "--filter", f"label={NAMESPACE_LABEL}={stack}"]
+    listed = runner.run(argv, check=False, timeout=60)
+    if not listed.ok:
+        done = (
+            "The stack's services, secrets and configs were removed; its volumes were not"
+            if removed
+            else "Nothing was removed"
+        )
+        raise DeployError(
+            f"the volumes of stack {stack!r} could not be listed: `{shlex.join(argv)}` failed "
+            f"({' '.join(listed.stderr.split()) or f'exit code {listed.returncode}'}). {done}: "
+            "run `inv deploy.rm --volumes --yes` again once the engine answers."
+        )
+    return listed.stdout.split()
 
 
 def versions(stack: str) -> dict[str, int]:
@@ -401,8 +552,9 @@ def prune_objects(kind: str, stack: str, keep: Iterable[str]) -> None:
 
 
 __all__ = [
+    "Mount",
     "ServiceStatus",
-    "compose_volumes",
+    "compose_mounts",
     "create_objects",
     "full_name",
     "has_previous",
@@ -413,6 +565,9 @@ __all__ = [
     "require_manager",
     "roll_back_changed",
     "services",
+    "shared_data",
+    "stack_mounts",
+    "stack_volumes",
     "status",
     "tasks",
     "version",

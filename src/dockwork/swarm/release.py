@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dockwork import runner
 from dockwork.compose import Compose
 from dockwork.errors import CommandError, DeployError, ProgramNotFoundError
+from dockwork.swarm import keys
 from dockwork.swarm.render import Plan, Rendered, image_ref, placeholder, render
 
 if TYPE_CHECKING:
@@ -169,6 +170,8 @@ def prepare(config: Config, environ: Mapping[str, str] | None = None) -> Release
         migrate_service=config.migrate_service,
         proxy_image=config.deploy_proxy_image,
         entrypoints=entrypoints(resolved),
+        # made on the first deploy from this machine (in the user's cache, never the repo)
+        secret_key=keys.secret_key(config.stack) if config.deploy_secrets else b"",
     )
     return Release(tag, render(resolved, plan), placeholders)
 

@@ -15,7 +15,8 @@ What the rendering does to each service:
   volumes) update stop-first, one at a time.
 - Secrets: the compose file is resolved with a placeholder for each secret variable. A
   variable carrying it (``POSTGRES_PASSWORD``, or ``DATABASE_URL`` with the password inside)
-  becomes a Docker secret holding the real value, and the service reads it from
+  becomes a Docker secret holding the real value (named by an HMAC of it under the stack's
+  key, which stays out of the repository), and the service reads it from
   ``/run/secrets/…``: services built from the project through ``<NAME>_FILE`` (the
   convention the official images follow too), other images through a wrapper of their
   entrypoint that reads the file into the variable. The value is never in the stack file.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +76,8 @@ TRANSLATED = frozenset(
 )
 #: the longest name Swarm takes for a secret or config
 MAX_OBJECT_NAME = 64
+#: the shortest key that may name secrets
+MIN_KEY_BYTES = 16
 #: why a key has no Swarm translation, for the error
 UNSUPPORTED_HINTS = {
     "container_name": "Swarm names tasks itself",
@@ -129,6 +133,8 @@ class Plan:
     proxy_image: str = "haproxy:3.0"
     #: image → (entrypoint, command) as the image defines them (for the secret wrapper)
     entrypoints: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    #: the stack's key naming its secrets (:mod:`dockwork.swarm.keys`; never printed)
+    secret_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +152,20 @@ class Rendered:
     published: int | None
 
 
-def content_name(stack: str, what: str, content: str, *, secret: bool = False) -> str:
-    """``<stack>_<what>_<hash>``: a new name for each new content. A secret's hash is
-    scrypt's, salted with the stack and the variable, so the name (shown by ``docker secret
-    ls``) gives no cheap way to guess the value."""
+def content_name(
+    stack: str, what: str, content: str, *, secret: bool = False, key: bytes = b""
+) -> str:
+    """``<stack>_<what>_<hash>``: a new name for each new content. A secret's hash is an
+    HMAC-SHA256 under ``key``, the stack's own random key kept outside the repository
+    (:mod:`dockwork.swarm.keys`): the name, which anyone who can run ``docker secret ls``
+    sees, cannot be checked against guesses of the value without that key. The same value
+    under the same key keeps its name (no needless restart); a deploy from a machine with
+    another key names it anew, which costs one rolling update of the services using it."""
     if secret:
-        salt = f"dockwork:{stack}:{what}".encode()
-        key = hashlib.scrypt(content.encode(), salt=salt, n=2**14, r=8, p=1, dklen=16)
-        digest = key.hex()[:12]
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError("a secret's name needs the stack's key (dockwork.swarm.keys)")
+        message = f"dockwork:{stack}:{what}\0{content}".encode()
+        digest = hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
     else:
         digest = hashlib.sha256(content.encode()).hexdigest()[:12]
     name = f"{stack}_{what.lower()}_{digest}"
@@ -398,7 +410,11 @@ def _environment(
             content = content.replace(plan.placeholders[secret], plan.values[secret])
         obj = secrets.setdefault(
             f"{var}\0{content}",
-            Object(content_name(plan.stack, var, content, secret=True), content, var),
+            Object(
+                content_name(plan.stack, var, content, secret=True, key=plan.secret_key),
+                content,
+                var,
+            ),
         )
         target = f"{plan.stack}_{var.lower()}"
         mounts.append({"source": obj.name, "target": target})

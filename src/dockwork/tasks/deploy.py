@@ -79,13 +79,17 @@ def up(c: Context, build: bool = True) -> None:
     cluster.require_manager(config.engine_timeout)
     prepared = release.prepare(config)  # every check before any change
     rendered = prepared.rendered
-    shared = cluster.compose_volumes(config.stack, rendered.stack.get("volumes") or {})
+    used, created = cluster.compose_mounts()
+    shared = cluster.shared_data(cluster.stack_mounts(config.stack, rendered.stack), used, created)
     if shared:
         raise DeployError(
-            f"stack {config.stack!r} would use volumes a Compose project created: "
-            f"{', '.join(shared)}. A second server on the same data can corrupt it. Set "
-            "deploy_stack (DOCKWORK_DEPLOY_STACK) to another name, or move the data into the "
-            "stack's volumes yourself. Nothing was deployed."
+            f"stack {config.stack!r} would use data a Compose project on this engine uses: "
+            f"{'; '.join(shared)}. Two servers writing the same data can corrupt it. Give the "
+            "stack volumes and host paths of its own (a volume's `name:`, `external:` or a "
+            "bind mount in the files deploy_files names keeps the Compose project's; set "
+            "deploy_stack (DOCKWORK_DEPLOY_STACK) to another name when the volume is "
+            "<stack>_<volume>), or move the data into the stack's volumes yourself once the "
+            "Compose project is down. Nothing was deployed."
         )
     say(f"deploying stack {config.stack!r}, images tagged {prepared.tag}")
     if build:
@@ -220,11 +224,10 @@ def rm(c: Context, volumes: bool = False, yes: bool = False) -> None:
     """Remove the stack's services, networks, secrets and configs; volumes only with
     --volumes --yes."""
     config = _ready()
-    labelled = ["--filter", f"label={cluster.NAMESPACE_LABEL}={config.stack}"]
+    # listed before anything is removed: a listing that fails leaves everything as it was,
+    # never a stack removed and its volumes kept behind a success
+    names = cluster.stack_volumes(config.stack) if volumes else []
     if volumes and not yes:
-        names = run(
-            c, ["docker", "volume", "ls", "--quiet", *labelled], hide=True, warn=True
-        ).stdout.split()
         raise UsageError(
             f"--volumes deletes the volumes of stack {config.stack!r} and the data in them "
             f"({', '.join(names) or 'none exist right now'}). Nothing was changed. Run `inv "
@@ -236,9 +239,8 @@ def rm(c: Context, volumes: bool = False, yes: bool = False) -> None:
     for kind in ("secret", "config"):
         cluster.prune_objects(kind, config.stack, [])
     if volumes:
-        names = run(
-            c, ["docker", "volume", "ls", "--quiet", *labelled], hide=True, warn=True
-        ).stdout.split()
+        # listed again: what is there now the stack is gone
+        names = cluster.stack_volumes(config.stack, removed=True)
         if names:
             run(c, ["docker", "volume", "rm", *names])
     else:
