@@ -70,6 +70,15 @@ class Config:
     redis_url_env: str = "REDIS_URL"
     #: the SQLAlchemy driver scheme the project's code expects in database URLs
     database_scheme: str = "postgresql"
+    #: how the app reads its connection settings, set in every pytest process (each xdist
+    #: worker: its own database) before any conftest or test module is imported: variable
+    #: -> template over the worker's servers, e.g. POSTGRES_SERVER = "{postgres.host}",
+    #: DATABASE_URL = "{postgres.url}", REDIS_URL = "{redis.url}" (see testservers.env).
+    #: Empty (the default): nothing is set, servers start when a fixture first asks
+    test_env: tuple[tuple[str, str], ...] = ()
+    #: suites written on pytest-databases' fixtures (postgres_service, redis_service, …)
+    #: get dockwork's servers behind those names
+    pytest_databases: bool = False
     shell_command: tuple[str, ...] = ("bash",)
     #: the frontend's Node service (`inv web.*`; its URL printed by `inv dev`)
     web_service: str = "web"
@@ -215,7 +224,30 @@ def _number(value: object, *, from_env: bool, integer: bool) -> float | int | No
     return value if value > 0 and value == value and value != float("inf") else None  # noqa: PLR0124 - NaN
 
 
+def _table(name: str, value: object, source: str) -> tuple[tuple[str, str], ...]:
+    """A table of strings (TOML), or ``NAME=value`` words (an environment variable)."""
+    if isinstance(value, str) and source.startswith("environment"):
+        pairs = [word.partition("=") for word in shlex.split(value)]
+        if all(sep and key for key, sep, _ in pairs):
+            return tuple((key, text) for key, _, text in pairs)
+    elif isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return tuple(value.items())
+    raise ConfigError(
+        f"{source}: `{name}` must be a table of strings (in pyproject: "
+        f'[tool.dockwork.{name}] with lines like DATABASE_URL = "{{postgres.url}}"; in the '
+        f'environment: "DATABASE_URL={{postgres.url}} …"), got {value!r}. Fix it in {source}.'
+    )
+
+
 def _coerce(name: str, value: object, source: str) -> object:
+    if name == "test_env":
+        return _table(name, value, source)
+    return _coerce_scalar(name, value, source)
+
+
+def _coerce_scalar(name: str, value: object, source: str) -> object:
     kind = _kind(name)
     from_env = source.startswith("environment")
     if kind == "list of strings":
@@ -281,6 +313,10 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"got {config.test_backend!r}."
         )
     _validate_deploy(config, where)
+    if config.test_env:
+        from dockwork.testservers.env import check_templates  # noqa: PLC0415
+
+        check_templates(config.test_env, config.test_services, where("test_env"))
     if config.postgres_init not in POSTGRES_INIT_MODES:
         raise ConfigError(
             f"{where('postgres_init')}: `postgres_init` must be one of "

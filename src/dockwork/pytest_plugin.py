@@ -1,42 +1,54 @@
 """pytest plugin: real PostgreSQL and Redis for the tests, isolated per xdist worker.
 
 Servers come from dockwork's own settings (``DOCKWORK_TEST_DATABASE_URL`` /
-``DOCKWORK_TEST_REDIS_URL``) when given, else from labelled containers (see
-:mod:`dockwork.testservers`); the app's ``DATABASE_URL`` / ``REDIS_URL`` are never used.
-Nothing starts until a test asks: the run's first process that needs servers starts them,
-the others (xdist workers) share them, and the top process removes them at the end. Each
-worker gets its own database, cloned from one migrated template, and its own Redis logical
-database.
+``DOCKWORK_TEST_REDIS_URL``) when given, else from labelled containers or local processes
+(see :mod:`dockwork.testservers`); the app's ``DATABASE_URL`` / ``REDIS_URL`` are never
+used. The run's first process that needs servers starts them, the others (xdist workers)
+share them, and the top process removes them at the end. Each process gets its own
+database, cloned from one migrated template, and its own Redis logical database.
 
-Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database_url`` and
-``dockwork_redis_url`` (this worker's own database and Redis database).
+When the project sets ``test_env``, the servers are started as pytest starts, and each
+process's variables are set *before any conftest or test module is imported*, so settings
+read at import time see them. Otherwise nothing starts until a test asks.
+
+Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database`` / ``dockwork_redis``
+(this process's own, structured: URLs and parts), ``dockwork_database_url`` /
+``dockwork_redis_url`` (their URLs); with ``pytest_databases = true``, pytest-databases'
+``postgres_service`` and ``redis_service`` (see :mod:`dockwork.pytest_databases`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
-from dockwork import urls
 from dockwork.config import Config, load_config
-from dockwork.errors import PREFIX, DockworkError, describe, is_library_error, render
+from dockwork.errors import PREFIX, DockworkError, render
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
     from dockwork.testservers.base import Servers
+    from dockwork.testservers.env import Database, RedisDatabase
+    from dockwork.testservers.process import ProcessServers
     from dockwork.testservers.run import Run
 
 T = TypeVar("T")
 RUN: pytest.StashKey[Run] = pytest.StashKey()
 TOP = pytest.StashKey[bool]()
+PROJECT = pytest.StashKey[Config]()
+LOCAL: pytest.StashKey[ProcessServers] = pytest.StashKey()
 #: keys in xdist's workerinput: how a worker joins its controller's run
 WORKER_RUN = "dockwork_run_dir"
+#: the top process's run directory, for its xdist workers (they read it before conftests)
+RUN_ENV = "PYTEST_DOCKWORK_RUN"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,9 +63,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _project(config: pytest.Config) -> Config:
-    """[tool.dockwork] of the project under test, with the command line's overrides."""
-    overrides = {"reuse": True} if config.option.dockwork_reuse else None
-    return load_config(Path(config.rootpath), overrides=overrides, require_compose_files=False)
+    """[tool.dockwork] of the project under test, with the command line's overrides
+    (resolved once per process)."""
+    found = config.stash.get(PROJECT, None)
+    if found is None:
+        option = getattr(config.option, "dockwork_reuse", None)
+        early = getattr(config.known_args_namespace, "dockwork_reuse", None)
+        overrides = {"reuse": True} if option or early else None
+        found = load_config(Path(config.rootpath), overrides=overrides, require_compose_files=False)
+        config.stash[PROJECT] = found
+    return found
 
 
 def _stop_on_signals() -> None:
@@ -67,21 +86,83 @@ def _stop_on_signals() -> None:
             signal.signal(signum, handler)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
-    """Begin the run (or join it, in an xdist worker); nothing is started yet."""
+def _begin(config: pytest.Config) -> None:
+    """Begin the run in the top process, or join it in an xdist worker (once)."""
     from dockwork.testservers.run import Run  # noqa: PLC0415 - loaded in every pytest run
 
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    if workerinput is not None and WORKER_RUN in workerinput:
-        config.stash[RUN] = Run.join(workerinput[WORKER_RUN])
+    if RUN in config.stash:
+        return
+    joined = _joined(config)
+    if joined is not None:
+        config.stash[RUN] = joined
         config.stash[TOP] = False
         return
     run = Run.begin()
     run.keep_alive()
     config.stash[RUN] = run
     config.stash[TOP] = True
+    # for this run's xdist workers; a pytest run by a test (another process tree) begins
+    # its own: a worker joins only when this process is its parent
+    os.environ[RUN_ENV] = str(run.directory)
     _stop_on_signals()
+
+
+def _joined(config: pytest.Config) -> Run | None:
+    """The run this xdist worker belongs to: its controller's, named by workerinput (from
+    pytest_configure on) or by the environment the controller passed it (earlier)."""
+    from dockwork.testservers.run import OWNER, Run  # noqa: PLC0415
+
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and WORKER_RUN in workerinput:
+        return Run.join(workerinput[WORKER_RUN])
+    directory = os.environ.get(RUN_ENV)
+    if not directory or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    try:
+        owner = json.loads((Path(directory) / OWNER).read_text())["owner"]["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Run.join(directory) if owner == os.getppid() else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest is imported: begin or join the run, and with ``test_env`` start
+    the servers and set this process's variables (so settings read at import see them)."""
+    options = early_config.known_args_namespace
+    if getattr(options, "help", False) or getattr(options, "version", False):
+        return
+    try:
+        project = _project(early_config)
+    except DockworkError:
+        return  # said again, with its message, when a test asks for a server
+    if not project.test_env:
+        return
+    _begin(early_config)
+    try:
+        os.environ.update(_local(early_config).environment())
+    except DockworkError as exc:
+        _end(early_config)
+        raise pytest.UsageError(
+            f"{render(exc)}\n(dockwork sets test_env's variables before the tests are "
+            "collected: nothing ran.)"
+        ) from None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Begin the run (or join it, in an xdist worker) if that did not happen earlier."""
+    _begin(config)
+
+
+def _local(config: pytest.Config) -> ProcessServers:
+    """This process's share of the run's servers."""
+    from dockwork.testservers.process import ProcessServers  # noqa: PLC0415
+
+    local = config.stash.get(LOCAL, None)
+    if local is None:
+        local = config.stash[LOCAL] = ProcessServers(config.stash[RUN], _project(config))
+    return local
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -93,12 +174,18 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def _end(config: pytest.Config) -> DockworkError | None:
-    """The top process removes what the run started (once); the error if it could not."""
+    """Give back this process's databases; the top process then removes what the run
+    started (once). The error if it could not."""
+    local = config.stash.get(LOCAL, None)
+    leftovers = local.close() if local is not None else []
     run = config.stash.get(RUN, None)
     if run is None or not config.stash.get(TOP, False):
         return None
     del config.stash[RUN]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in leftovers:
+            reporter.write_line(line, red=True)
     servers = run.recorded()
     reaped = int((servers.details if servers else {}).get("reaped", 0))
     if reaped and reporter is not None:
@@ -112,7 +199,7 @@ def _end(config: pytest.Config) -> DockworkError | None:
         if reporter is not None:
             reporter.write_line(render(exc), red=True)
         return exc
-    return None
+    return DockworkError("\n".join(leftovers)) if leftovers else None
 
 
 @pytest.hookimpl(trylast=True)
@@ -177,94 +264,71 @@ def _or_fail(request: pytest.FixtureRequest, action: Callable[[], T]) -> T:
 
 
 @pytest.fixture(scope="session")
-def _dockwork_cleanup() -> Iterator[list[str]]:
-    """Collects what the fixtures' cleanups could not do (the server may be gone: a test
-    stopped it, it crashed) and, torn down after them, reports it as one failure of
-    ``dockwork:`` lines, not a traceback each."""
-    errors: list[str] = []
-    yield errors
+def _dockwork_cleanup(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Torn down after every fixture that hands out a database: gives back this process's
+    databases and reports what could not be done (the server may be gone: a test stopped
+    it, it crashed) as one failure of ``dockwork:`` lines, not a traceback each."""
+    yield
+    local = request.config.stash.get(LOCAL, None)
+    errors = local.close() if local is not None else []
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 
 
-def _teardown(errors: list[str], what: str, action: Callable[[], object]) -> None:
-    """Run a fixture's cleanup; a failure is noted for :func:`_dockwork_cleanup`."""
-    try:
-        action()
-    except DockworkError as exc:
-        errors.append(render(exc))
-    except Exception as exc:
-        if not is_library_error(exc):
-            raise
-        errors.append(f"{PREFIX}{what} failed: {describe(exc)}.")
+@pytest.fixture(scope="session", autouse=True)
+def _dockwork_test_env(request: pytest.FixtureRequest) -> None:
+    """With ``test_env``, every process running tests gives its databases back at the end."""
+    if request.config.stash.get(LOCAL, None) is not None:
+        request.getfixturevalue("_dockwork_cleanup")
 
 
 @pytest.fixture(scope="session")
 def dockwork_servers(request: pytest.FixtureRequest) -> Servers:
     """The run's PostgreSQL and Redis servers (admin URLs), started on first use."""
-    run = request.config.stash[RUN]
-    return _or_fail(request, lambda: run.servers(_project(request.config)))
-
-
-def _worker_id(request: pytest.FixtureRequest) -> str:
-    workerinput: dict[str, Any] | None = getattr(request.config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else "main"
-
-
-def _not_asked(kind: str, setting: str) -> DockworkError:
-    return DockworkError(
-        f"a test asked for {kind}, but this project's tests do not use it (test_services in "
-        f"[tool.dockwork] has no {setting!r}). Add {setting!r} to test_services."
-    )
+    return _or_fail(request, lambda: _local(request.config).servers())
 
 
 @pytest.fixture(scope="session")
-def dockwork_database_url(
-    request: pytest.FixtureRequest, dockwork_servers: Servers, _dockwork_cleanup: list[str]
-) -> Iterator[str]:
-    """This worker's own database, cloned from the migrated template, in the project's
-    URL scheme (``database_scheme``)."""
-    from dockwork import testdb  # noqa: PLC0415
-
-    project = _project(request.config)
-    admin = dockwork_servers.database_url
-    if admin is None:
-        _fail(request, _not_asked("a PostgreSQL database", "postgres"))
-        return
-    run = request.config.stash[RUN]
-    inputs = _or_fail(request, project.template_paths)
-    # A template keyed by the migrations' content can be shared across runs: a warm run
-    # with reused containers skips migrating. Per-worker clones are always this run's own.
-    template = f"dw_tpl_{testdb.fingerprint(inputs)}"
-    spec = testdb.TemplateSpec(
-        template,
-        project.migrate_command,
-        project.root,
-        project.database_url_env,
-        project.database_scheme,
-    )
-    name = f"dw_{run.id}_{_worker_id(request)}".lower().replace("-", "_")
-    _or_fail(request, lambda: testdb.ensure_template(admin, spec))
-    _or_fail(request, lambda: testdb.clone(admin, template, name))
-    yield urls.with_scheme(urls.with_database(admin, name), project.database_scheme)
-    drop = lambda: testdb.drop(admin, name)  # noqa: E731
-    _teardown(_dockwork_cleanup, f"dropping the test database {name!r}", drop)
+def dockwork_database(request: pytest.FixtureRequest, _dockwork_cleanup: None) -> Database:
+    """This process's own database, cloned from the migrated template: ``url`` (the
+    project's scheme, ``database_scheme``), ``libpq_url``, ``host``, ``port``, ``user``,
+    ``password``, ``database``."""
+    return _or_fail(request, lambda: _local(request.config).database())
 
 
 @pytest.fixture(scope="session")
-def dockwork_redis_url(
-    request: pytest.FixtureRequest, dockwork_servers: Servers, _dockwork_cleanup: list[str]
-) -> Iterator[str]:
-    """This worker's own Redis logical database: empty when claimed, flushed after."""
-    from dockwork import testdb  # noqa: PLC0415
+def dockwork_database_url(dockwork_database: Database) -> str:
+    """This process's own database's URL, in the project's scheme (``database_scheme``)."""
+    return dockwork_database.url
 
-    if dockwork_servers.redis_url is None:
-        _fail(request, _not_asked("a Redis database", "redis"))
+
+@pytest.fixture(scope="session")
+def dockwork_redis(request: pytest.FixtureRequest, _dockwork_cleanup: None) -> RedisDatabase:
+    """This process's own Redis logical database (empty when claimed, flushed after):
+    ``url``, ``host``, ``port``, ``password``, ``db``."""
+    return _or_fail(request, lambda: _local(request.config).redis())
+
+
+@pytest.fixture(scope="session")
+def dockwork_redis_url(dockwork_redis: RedisDatabase) -> str:
+    """This process's own Redis logical database's URL."""
+    return dockwork_redis.url
+
+
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """``pytest_databases = true``: right behind each pytest-databases module a suite
+    loads (``pytest_plugins``), dockwork's fixtures of the same names (they win)."""
+    from dockwork import pytest_databases  # noqa: PLC0415 - no third-party import in it
+
+    module = getattr(plugin, "__name__", "")
+    if module not in pytest_databases.MODULES:
         return
-    owner = f"{request.config.stash[RUN].id}-{_worker_id(request)}"
-    # a server dockwork started (reused ones too) holds only what tests wrote
-    dedicated = dockwork_servers.backend != "external"
-    claim = testdb.RedisClaim(dockwork_servers.redis_url, owner=owner, dedicated=dedicated)
-    url = _or_fail(request, claim.acquire)
-    yield url
-    _teardown(_dockwork_cleanup, "releasing the test Redis database", claim.release)
+    config = manager.get_plugin("pytestconfig")
+    if not isinstance(config, pytest.Config):
+        return
+    try:
+        wanted = _project(config).pytest_databases
+    except DockworkError:
+        return  # said when a test asks for a server
+    if wanted:
+        pytest_databases.stand_in(module, manager)

@@ -72,6 +72,9 @@ class TemplateSpec:
     cwd: Path
     url_variable: str = "DATABASE_URL"
     scheme: str = "postgresql"
+    #: more variables for the migrations, pointing at the template (``test_env``'s): they
+    #: win over this process's own, which name its own database
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def _pg(admin_url: str, what: str) -> AbstractContextManager[None]:
@@ -123,7 +126,7 @@ def create(admin_url: str, name: str) -> None:
 def _migrate(url: str, spec: TemplateSpec) -> None:
     # the interpreter running the tests, not whatever `python` is on PATH
     argv = with_interpreter(spec.migrate_argv, sys.executable)
-    env = {**os.environ, spec.url_variable: urls.with_scheme(url, spec.scheme)}
+    env = {**os.environ, spec.url_variable: urls.with_scheme(url, spec.scheme), **dict(spec.env)}
     proc = subprocess.run(argv, cwd=spec.cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         output = urls.mask_text((proc.stderr or proc.stdout).strip(), url)

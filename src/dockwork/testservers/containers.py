@@ -76,6 +76,9 @@ class ContainerSpec:
     user: str | None = None
     #: run from an image with the data directory initialised in it (see ``baking``)
     baked: bool = False
+    #: the server asks for a password (a Redis for pytest-databases' RedisService, which
+    #: carries none, does not; it still listens on loopback only)
+    auth: bool = True
 
     def config_hash(self) -> str:
         """Identifies the configuration, for reusing containers across runs."""
@@ -88,6 +91,7 @@ class ContainerSpec:
                 self.entrypoint,
                 self.user,
                 self.baked,
+                self.auth,
             ]
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -95,12 +99,16 @@ class ContainerSpec:
     def with_password(self, password: str) -> tuple[dict[str, str], list[str]]:
         """The environment and command a container of this spec gets, password included."""
         if self.kind == "redis":
+            if not self.auth:  # published from a container: not loopback inside it
+                return dict(self.environment), [*self.command, "--protected-mode", "no"]
             return dict(self.environment), [*self.command, "--requirepass", password]
         return {**self.environment, PASSWORD_VARIABLE: password}, list(self.command)
 
     def url(self, host: str, port: int, password: str) -> str:
         """Where a container of this spec answers (an admin URL for PostgreSQL)."""
         if self.kind == "redis":
+            if not self.auth:
+                return f"redis://{host}:{port}/0"
             return f"redis://:{password}@{host}:{port}/0"
         return f"postgresql://{PG_USER}:{password}@{host}:{port}/{PG_DB}"
 
@@ -166,9 +174,10 @@ def postgres_spec(image: str, init: str = "baked") -> ContainerSpec:
     )
 
 
-def redis_spec(image: str) -> ContainerSpec:
+def redis_spec(image: str, *, auth: bool = True) -> ContainerSpec:
     """Redis without persistence, with enough logical databases for many workers."""
     return ContainerSpec(
+        auth=auth,
         kind="redis",
         image=image,
         command=(

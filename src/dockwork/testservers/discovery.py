@@ -35,7 +35,8 @@ def specs(config: Config) -> list[ContainerSpec]:
     """The containers this project's tests need, from its configuration."""
     made = {
         "postgres": lambda: postgres_spec(config.postgres_image, config.postgres_init),
-        "redis": lambda: redis_spec(config.redis_image),
+        # pytest-databases' RedisService carries no password
+        "redis": lambda: redis_spec(config.redis_image, auth=not config.pytest_databases),
     }
     return [made[kind]() for kind in config.test_services]
 
@@ -127,6 +128,7 @@ def _embedded(config: Config, owner: Owner | None) -> Backend:
         reuse=config.reuse,
         service_timeout=config.service_timeout,
         owner=owner,
+        redis_auth=not config.pytest_databases,
     )
 
 

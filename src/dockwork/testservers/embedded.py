@@ -460,8 +460,10 @@ class EmbeddedBackend:
         reuse: bool = False,
         service_timeout: float = 60,
         owner: Owner | None = None,
+        redis_auth: bool = True,
     ) -> None:
         self.project = project
+        self.redis_auth = redis_auth
         self.kinds = tuple(kinds)
         self.reuse = reuse
         self.service_timeout = service_timeout
@@ -490,7 +492,9 @@ class EmbeddedBackend:
 
     def reuse_key(self) -> str:
         """Names the kept servers: project, kinds and the binaries."""
-        blob = json.dumps([self.project, self.kinds, str(postgres_bin()), str(redis_server())])
+        blob = json.dumps(
+            [self.project, self.kinds, str(postgres_bin()), str(redis_server()), self.redis_auth]
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def start(self) -> Servers:
@@ -639,12 +643,13 @@ class EmbeddedBackend:
             "--bind",
             "127.0.0.1",
             *REDIS_EPHEMERAL,
-            "--requirepass",
-            password,
+            *(("--requirepass", password) if self.redis_auth else ()),
             "--dir",
             str(run_dir),
         ]
         self._spawn(record, "redis", argv, run_dir / "redis.log", drop=True)
+        if not self.redis_auth:  # for pytest-databases' RedisService: loopback, no password
+            return f"redis://127.0.0.1:{port}/0"
         return f"redis://:{password}@127.0.0.1:{port}/0"
 
     def _wait_ready(self, record: Record, found: dict[str, str]) -> None:
