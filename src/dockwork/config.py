@@ -361,15 +361,65 @@ def _validate_deploy(config: Config, where: Callable[[str], str]) -> None:
             )
 
 
+#: directories never searched for a project below the current one
+SKIP_DIRS = frozenset({"node_modules", ".venv", "venv", ".git", ".tox", ".nox", "__pycache__"})
+#: how deep below the current directory a project is looked for (``backend/``, ``src/py/``)
+SEARCH_DEPTH = 3
+
+
+def _has_table(pyproject: Path) -> bool:
+    """The file has a [tool.dockwork] table (an unreadable file has none)."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(data.get("tool", {}).get("dockwork"), dict)
+
+
+def _below(here: Path, depth: int) -> list[Path]:
+    """pyproject.toml files with a [tool.dockwork] table up to ``depth`` levels below."""
+    found: list[Path] = []
+    try:
+        children = sorted(p for p in here.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return found
+    for child in children:
+        if child.name in SKIP_DIRS or child.name.startswith("."):
+            continue
+        if _has_table(child / "pyproject.toml"):
+            found.append(child)
+        elif depth > 1:
+            found += _below(child, depth - 1)
+    return found
+
+
 def find_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` holding a pyproject.toml."""
+    """The project: the nearest directory at or above ``start`` whose pyproject.toml has a
+    [tool.dockwork] table; else the one below ``start`` that has one (the Python project in
+    a subdirectory, e.g. ``backend/``, run from the repository's root); else the nearest
+    pyproject.toml above (dockwork's defaults)."""
     here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file():
+    above = [c for c in (here, *here.parents) if (c / "pyproject.toml").is_file()]
+    for candidate in above:
+        if _has_table(candidate / "pyproject.toml"):
             return candidate
+    # below: only from a repository's or project's top (never from /, a home directory)
+    marks = (".git", "pyproject.toml", "compose.yaml", "compose.yml", "docker-compose.yml")
+    below = _below(here, SEARCH_DEPTH) if any((here / m).exists() for m in marks) else []
+    if len(below) > 1:
+        raise ConfigError(
+            f"several projects below {here} have a [tool.dockwork] table: "
+            f"{', '.join(str(p.relative_to(here)) for p in below)}. Run this from inside the "
+            "one you mean."
+        )
+    if below:
+        return below[0]
+    if above:
+        return above[0]
     raise ConfigError(
-        f"no pyproject.toml found in {here} or any parent directory. Run this from inside "
-        "the project, or create a pyproject.toml with a [tool.dockwork] table."
+        f"no pyproject.toml found in {here}, any parent directory or the directories below "
+        "it. Run this from inside the project, or create a pyproject.toml with a "
+        "[tool.dockwork] table (`dockwork init` writes one)."
     )
 
 

@@ -243,3 +243,28 @@ def test_a_project_name_swarm_refuses_only_stops_the_deploy_tasks(tmp_path: Path
         tmp_path, environ={"DOCKWORK_PROJECT_NAME": "shop_", "DOCKWORK_DEPLOY_STACK": "shop"}
     )
     check_stack_name(ok)
+
+
+def test_the_project_is_found_from_the_repository_root_and_from_inside(tmp_path: Path) -> None:
+    """FastAPI's template: a workspace pyproject at the root (no [tool.dockwork]), compose
+    files beside it, the Python project in backend/."""
+    (tmp_path / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["backend"]\n')
+    (tmp_path / "compose.yml").write_text("services: {}\n")
+    backend = tmp_path / "backend"
+    (backend / "app").mkdir(parents=True)
+    (backend / "pyproject.toml").write_text(
+        '[project]\nname = "app"\n\n[tool.dockwork]\ncompose_files = ["../compose.yml"]\n'
+    )
+    for start in (tmp_path, backend, backend / "app"):
+        config = load_config(start, environ={})
+        assert config.root == backend.resolve()
+        assert config.compose_paths[0].resolve() == (tmp_path / "compose.yml").resolve()
+
+
+def test_two_projects_below_is_one_message(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    for name in ("api", "worker"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pyproject.toml").write_text("[tool.dockwork]\n")
+    with pytest.raises(ConfigError, match="several projects below .*: api, worker"):
+        load_config(tmp_path, environ={})
