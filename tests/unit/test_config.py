@@ -266,5 +266,5 @@ def test_two_projects_below_is_one_message(tmp_path: Path) -> None:
     for name in ("api", "worker"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "pyproject.toml").write_text("[tool.dockwork]\n")
-    with pytest.raises(ConfigError, match="several projects below .*: api, worker"):
+    with pytest.raises(ConfigError, match=r"several projects below .*: api, worker"):
         load_config(tmp_path, environ={})
