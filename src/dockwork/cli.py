@@ -29,7 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="rewrite files that exist")
     init.add_argument(
-        "--root", type=Path, default=None, help="the project (default: the current directory)"
+        "--root",
+        type=Path,
+        default=None,
+        help="the Python project, or a directory above it (default: the current directory)",
+    )
+    init.add_argument(
+        "--compose",
+        type=Path,
+        nargs="+",
+        default=(),
+        metavar="FILE",
+        help="the compose files to use (default: the set below the repository that runs the app)",
     )
     commands.add_parser(
         "doctor", help="check that this machine is ready for `inv dev` (like `inv doctor`)"
@@ -44,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             from dockwork import scaffold  # noqa: PLC0415
 
-            return scaffold.init(args.root or Path.cwd(), force=args.force)
+            return scaffold.init(args.root, force=args.force, compose=args.compose)
         if args.command == "doctor":
             from dockwork import doctor  # noqa: PLC0415
 

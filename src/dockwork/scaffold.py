@@ -10,24 +10,53 @@ commented placeholder and says what to fill in.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import shlex
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
 from dockwork.composefile import kind_of_image
 from dockwork.config import derive_template_inputs
 from dockwork.errors import UsageError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+#: other compose files: ``docker-compose.infra.yml``, ``compose.prod.yaml`` (not overrides)
+COMPOSE_VARIANT = re.compile(r"^(docker-)?compose\.(?!override\.)[\w-]+\.ya?ml$")
 APP_NAMES = ("app", "web", "api", "server", "backend")
+#: directories never searched (dependencies, environments, caches)
+SKIP_DIRS = frozenset({"node_modules", ".venv", "venv", ".git", ".tox", ".nox", "__pycache__"})
+SEARCH_DEPTH = 4
 #: ${NAME}, ${NAME?msg}, ${NAME:?msg}: no default (unlike ${NAME:-x} / ${NAME-x}); $${…} is
 #: an escaped dollar for the container's shell, not a variable
 NO_DEFAULT = re.compile(r"(?<!\$)\$\{(\w+)(?:(?::?\?)[^}]*)?\}")
+#: split connection settings an app may read, by the part of the test database they name
+SPLIT_SETTINGS = (
+    (re.compile(r"^(POSTGRES|PG|DB|DATABASE)_?(SERVER|HOST|HOSTNAME)$"), "{postgres.host}"),
+    (re.compile(r"^(POSTGRES|PG|DB|DATABASE)_?PORT$"), "{postgres.port}"),
+    (re.compile(r"^(POSTGRES|PG|DB|DATABASE)_?(USER|USERNAME)$"), "{postgres.user}"),
+    (re.compile(r"^(POSTGRES|PG|DB|DATABASE)_?(PASSWORD|PASS)$"), "{postgres.password}"),
+    (
+        re.compile(r"^(POSTGRES_DB|PGDATABASE|DB_NAME|DATABASE_NAME|POSTGRES_DATABASE)$"),
+        "{postgres.database}",
+    ),
+)
+#: a database driver the project depends on → the SQLAlchemy scheme its URLs use
+DRIVERS = (
+    ("asyncpg", "postgresql+asyncpg"),
+    ("psycopg", "postgresql+psycopg"),
+    ("psycopg2", "postgresql+psycopg2"),
+    ("psycopg2-binary", "postgresql+psycopg2"),
+)
 
 TASKS_PY = '''"""Tasks for this project: `inv --list`. The workflow itself lives in dockwork."""
 
@@ -86,19 +115,157 @@ class Inferred:
     why: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
     required_variables: list[str] = field(default_factory=list)
+    #: [tool.dockwork.test_env]: the variables the app reads its servers from
+    test_env: dict[str, str] = field(default_factory=dict)
 
 
-def compose_files(root: Path) -> tuple[str, str | None]:
-    """The base compose file and its override (Compose's own discovery names)."""
-    for name in COMPOSE_NAMES:
-        if (root / name).is_file():
-            stem, _, suffix = name.rpartition(".")
-            override = f"{stem}.override.{suffix}"
-            return name, override if (root / override).is_file() else None
+# -- where things are ------------------------------------------------------------------------
+
+
+def _walk(top: Path, depth: int) -> Iterator[Path]:
+    """Directories from ``top`` down to ``depth`` levels, skipping environments and caches."""
+    yield top
+    if depth <= 0:
+        return
+    try:
+        children = sorted(p for p in top.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return
+    for child in children:
+        if child.name not in SKIP_DIRS and not child.name.startswith("."):
+            yield from _walk(child, depth - 1)
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def find_project(start: Path) -> tuple[Path, str]:
+    """The Python project dockwork is set up in, and why: ``start`` when its pyproject.toml
+    is a project's; else the one project below it (a uv workspace's member, ``backend/``)."""
+    own = _toml(start / "pyproject.toml")
+    if "project" in own or ("tool" in own and "dockwork" in own["tool"]):
+        return start, "its pyproject.toml is the project's"
+    found = [
+        d
+        for d in _walk(start, SEARCH_DEPTH)
+        if d != start and "project" in _toml(d / "pyproject.toml")
+    ]
+    if len(found) > 1:  # the one with migrations or tests, when only one has them
+        marked = [d for d in found if (d / "alembic.ini").is_file() or (d / "tests").is_dir()]
+        found = marked if len(marked) == 1 else found
+    if len(found) == 1:
+        where = found[0].relative_to(start)
+        return found[0], f"the Python project below {start.name}/ ({where}/pyproject.toml)"
+    if found:
+        names = ", ".join(str(d.relative_to(start)) for d in found)
+        raise UsageError(
+            f"several Python projects below {start}: {names}. Run `dockwork init` inside the "
+            "one dockwork should work for, or name it with --root."
+        )
+    if own or (start / "pyproject.toml").exists():
+        return start, "its pyproject.toml"
     raise UsageError(
-        f"no compose file in {root} ({', '.join(COMPOSE_NAMES)}). `dockwork init` sets dockwork "
-        "up in a project that has one: write your compose.yaml first, then run it again."
+        f"no pyproject.toml in {start} or below it. `dockwork init` sets dockwork up in a "
+        "Python project: create one (`uv init`), or run it inside the project."
     )
+
+
+def repository_top(project: Path) -> Path:
+    """Where the project's repository begins (its git work tree), else the project."""
+    for candidate in (project, *project.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return project
+
+
+def compose_sets(top: Path) -> list[list[Path]]:
+    """Every compose file set below ``top``: a base file and its ``.override`` sibling."""
+    sets: list[list[Path]] = []
+    for directory in _walk(top, SEARCH_DEPTH):
+        for path in sorted(directory.iterdir()):
+            if not path.is_file():
+                continue
+            if path.name in COMPOSE_NAMES or COMPOSE_VARIANT.match(path.name):
+                stem, _, suffix = path.name.rpartition(".")
+                override = directory / f"{stem}.override.{suffix}"
+                sets.append([path, *([override] if override.is_file() else [])])
+    return sets
+
+
+def compose_config(files: Sequence[Path]) -> dict[str, Any]:
+    """``docker compose config --no-interpolate`` of ``files`` (no variable needs a value);
+    the project directory is the first file's, as Compose has it."""
+    argv = ["docker", "compose"]
+    for f in files:
+        argv += ["-f", str(f)]
+    result = runner.run([*argv, "config", "--no-interpolate", "--format", "json"], check=False)
+    if not result.ok:
+        raise UsageError(
+            f"`docker compose config` could not read {', '.join(map(str, files))}: "
+            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}. Fix the compose "
+            "files, then run `dockwork init` again."
+        )
+    data = json.loads(result.stdout)
+    return data if isinstance(data, dict) else {}
+
+
+def _score(resolved: dict[str, Any]) -> tuple[int, str]:
+    """How much of the app a compose set runs, and a few words on it."""
+    services: dict[str, dict[str, Any]] = resolved.get("services") or {}
+    built = sorted(n for n, s in services.items() if s.get("build") and _published(s))
+    postgres = sorted(
+        n for n, s in services.items() if kind_of_image(str(s.get("image") or "")) == "postgres"
+    )
+    score = (4 if built else 0) + (2 if postgres else 0) + (1 if len(services) > 1 else 0)
+    parts = []
+    if built:
+        parts.append(f"builds and publishes {', '.join(built)}")
+    if postgres:
+        parts.append(f"runs PostgreSQL ({', '.join(postgres)})")
+    return score, "; ".join(parts) or f"{len(services)} service(s), none built here"
+
+
+def choose_compose(project: Path) -> tuple[list[Path], dict[str, Any], str]:
+    """The compose set that runs the app: its files, resolved, and why it was chosen."""
+    top = repository_top(project)
+    sets = compose_sets(top)
+    if not sets:
+        raise UsageError(
+            f"no compose file in {top} or below it ({', '.join(COMPOSE_NAMES)}). `dockwork "
+            "init` sets dockwork up in a project that has one: write your compose.yaml first, "
+            "then run it again."
+        )
+    scored = []
+    for files in sets:
+        try:
+            resolved = compose_config(files)
+        except UsageError:
+            continue
+        score, words = _score(resolved)
+        # the base names before variants, the shallowest first
+        plain = files[0].name in COMPOSE_NAMES
+        scored.append(((score, plain, -len(files[0].parts)), files, resolved, words))
+    if not scored:
+        compose_config(sets[0])  # says why it cannot be read
+    scored.sort(key=lambda item: item[0], reverse=True)
+    _, files, resolved, words = scored[0]
+    shown = " + ".join(_rel(f, project) for f in files)
+    why = f"compose files {shown}: {words}"
+    others = [" + ".join(_rel(f, project) for f in s[1]) for s in scored[1:]]
+    if others:
+        why += f" (also found: {'; '.join(others)}; --compose names another)"
+    return files, resolved, why
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+# -- the settings --------------------------------------------------------------------------
 
 
 def _command(value: object) -> list[str]:
@@ -108,12 +275,32 @@ def _command(value: object) -> list[str]:
 
 
 def environment_of(service: dict[str, Any]) -> dict[str, str]:
-    """A service's environment as a mapping (Compose gives a list of K=V uninterpolated)."""
+    """A service's environment as a mapping: its ``env_file`` files (which ``config
+    --no-interpolate`` does not merge), then ``environment`` (Compose gives a list of K=V
+    uninterpolated), which wins."""
+    found: dict[str, str] = {}
+    for entry in service.get("env_file") or []:
+        path = Path(str(entry.get("path") if isinstance(entry, dict) else entry))
+        found |= dotenv(path)
     value = service.get("environment") or {}
     if isinstance(value, dict):
-        return {str(k): str(v if v is not None else "") for k, v in value.items()}
+        return found | {str(k): str(v if v is not None else "") for k, v in value.items()}
     pairs = (str(item).partition("=") for item in value)
-    return {k: v for k, _, v in pairs}
+    return found | {k: v for k, _, v in pairs}
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a dotenv file (quotes stripped; comments, ``export`` ignored)."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key and not key.startswith("#"):
+            found[key.strip()] = value.strip().strip("'\"")
+    return found
 
 
 def _published(service: dict[str, Any]) -> bool:
@@ -129,22 +316,28 @@ def _pick(names: list[str], preferred: tuple[str, ...]) -> str | None:
 
 
 def _services(found: Inferred, services: dict[str, dict[str, Any]]) -> dict[str, str | None]:
-    """db (a PostgreSQL image), cache (Redis/Valkey), migrate (waited for to complete), app
-    (built here and publishing a port)."""
+    """db (a PostgreSQL image), cache (Redis/Valkey), migrate (waited for to complete, or a
+    one-shot that migrates), app (built here and publishing a port)."""
     names = sorted(services)
 
     def running(kind: str) -> list[str]:
         return [n for n in names if kind_of_image(str(services[n].get("image") or "")) == kind]
 
     db = _pick(running("postgres"), ("db", "postgres"))
-    cache = _pick(running("redis"), ("cache", "redis"))
+    cache = _pick(running("redis"), ("cache", "redis", "valkey"))
     waited = sorted(
         dep
         for s in services.values()
         for dep, how in (s.get("depends_on") or {}).items()
         if isinstance(how, dict) and how.get("condition") == "service_completed_successfully"
     )
-    migrate = _pick(sorted(set(waited)), ("migrat",))
+    one_shots = sorted(
+        n
+        for n in names
+        if str(services[n].get("restart") or "no") == "no"
+        and "migrat" in f"{n} {' '.join(_command(services[n].get('command')))}"
+    )
+    migrate = _pick(sorted(set(waited)), ("migrat", "prestart")) or _pick(one_shots, ("migrat",))
     others = [n for n in names if n not in {db, cache, migrate}]
     built = [n for n in others if services[n].get("build") and _published(services[n])]
     app = _pick(built, APP_NAMES) or _pick(
@@ -169,22 +362,47 @@ def _services(found: Inferred, services: dict[str, dict[str, Any]]) -> dict[str,
     return {"db": db, "cache": cache, "migrate": migrate, "app": app}
 
 
+def _alembic_ini(root: Path) -> Path | None:
+    """The project's alembic.ini: at its root, else the one below it."""
+    if (root / "alembic.ini").is_file():
+        return root / "alembic.ini"
+    found = [d / "alembic.ini" for d in _walk(root, SEARCH_DEPTH) if (d / "alembic.ini").is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def _shell_script(argv: list[str]) -> bool:
+    """A command that runs a shell or a script (``bash scripts/prestart.sh``, ``sh -c …``)."""
+    return bool(argv) and (Path(argv[0]).name in {"sh", "bash"} or argv[0].endswith(".sh"))
+
+
 def _migrations(
     found: Inferred, root: Path, services: dict[str, Any], picked: dict[str, str | None]
 ) -> None:
     """The migration service and command, alembic's CLI, and what the schema depends on."""
     migrate: list[str] = []
+    ini = _alembic_ini(root)
+    alembic = (
+        ["alembic"] if ini is None or ini.parent == root else ["alembic", "-c", _rel(ini, root)]
+    )
+    service = picked["migrate"] or picked["app"]
     if picked["migrate"]:
         migrate = _command(services[picked["migrate"]].get("command"))
         found.settings["migrate_service"] = picked["migrate"]
         found.why.append(
-            f"migrate_service = {picked['migrate']!r}: other services wait for it to complete "
-            "(service_completed_successfully)"
+            f"migrate_service = {picked['migrate']!r}: it runs the migrations once, before the "
+            "services that wait for it"
         )
-    elif picked["app"] and (root / "alembic.ini").is_file():
-        migrate = ["alembic", "upgrade", "head"]
-        found.settings["migrate_service"] = picked["app"]
-        found.why.append(f"migrate_service = {picked['app']!r}: no migration service; alembic.ini")
+        if ini is not None and (not migrate or _shell_script(migrate)):
+            # a prestart script does more than migrate: run alembic itself
+            migrate = [*alembic, "upgrade", "head"]
+    elif service and ini is not None:
+        migrate = [*alembic, "upgrade", "head"]
+        found.settings["migrate_service"] = service
+        found.why.append(f"migrate_service = {service!r}: no migration service; {_rel(ini, root)}")
+    else:
+        found.missing["migrate_service"] = (
+            "no service runs the migrations; the service whose image has your migration tool"
+        )
     if not migrate:
         found.missing["migrate_command"] = (
             "no migration service or alembic.ini found; the command that migrates to head, "
@@ -192,10 +410,12 @@ def _migrations(
         )
         return
     found.settings["migrate_command"] = migrate
-    found.why.append(f"migrate_command = {migrate!r}: what that service runs")
+    found.why.append(f"migrate_command = {migrate!r}: what migrates to head")
     if migrate[-2:] == ["upgrade", "head"]:
         found.settings["alembic_command"] = migrate[:-2]
     inputs = derive_template_inputs(root, migrate)
+    if inputs is None and ini is not None:
+        inputs = derive_template_inputs(root, [*alembic, "upgrade", "head"])
     if inputs:
         found.settings["template_inputs"] = [inputs]
         found.why.append(f"template_inputs = [{inputs!r}]: where the migrations live")
@@ -205,22 +425,61 @@ def _migrations(
         )
 
 
-def _app_environment(found: Inferred, root: Path, service: dict[str, Any], name: str) -> None:
-    """The URL variables (and the database driver scheme) and where the project is mounted."""
-    for variable, text in sorted(environment_of(service).items()):
-        if (
-            text.startswith(("postgres://", "postgresql"))
-            and "database_url_env" not in found.settings
-        ):
-            scheme = text.split("://", 1)[0]
-            found.settings["database_url_env"] = variable
-            found.settings["database_scheme"] = "postgresql" if scheme == "postgres" else scheme
+def dependencies(root: Path) -> set[str]:
+    """The names of every package the project depends on (all groups and extras)."""
+    data = _toml(root / "pyproject.toml")
+    project = data.get("project") or {}
+    specs: list[str] = list(project.get("dependencies") or [])
+    for group in (project.get("optional-dependencies") or {}).values():
+        specs += group
+    for group in (data.get("dependency-groups") or {}).values():
+        specs += [s for s in group if isinstance(s, str)]
+    specs += list((data.get("tool") or {}).get("uv", {}).get("dev-dependencies") or [])
+    return {re.split(r"[\s\[<>=!~;@]", s.strip(), maxsplit=1)[0].lower() for s in specs if s}
+
+
+def _scheme(found: Inferred, root: Path, variable: str, scheme: str) -> None:
+    """The driver scheme: the URL's own, else the driver the project depends on."""
+    if "+" not in scheme:
+        deps = dependencies(root)
+        driver = next((s for name, s in DRIVERS if name in deps), None)
+        if driver:
+            found.settings["database_scheme"] = driver
             found.why.append(
-                f"database_url_env = {variable!r} ({scheme}://…): {name}'s environment"
+                f"database_scheme = {driver!r}: {variable} names no driver; the project "
+                f"depends on {driver.split('+')[1]}"
             )
-        elif text.startswith(("redis://", "rediss://")) and "redis_url_env" not in found.settings:
-            found.settings["redis_url_env"] = variable
-            found.why.append(f"redis_url_env = {variable!r}: {name}'s environment")
+            return
+    found.settings["database_scheme"] = "postgresql" if scheme == "postgres" else scheme
+
+
+def _app_environment(found: Inferred, root: Path, service: dict[str, Any], name: str) -> None:
+    """How the app reads its servers (URL variables, split ones: ``test_env``), the driver
+    scheme, and where the project is mounted."""
+    for variable, text in sorted(environment_of(service).items()):
+        if text.startswith(("postgres://", "postgresql")):
+            scheme = text.split("://", 1)[0]
+            found.test_env[variable] = "{postgres.url}"
+            if "database_url_env" not in found.settings:
+                found.settings["database_url_env"] = variable
+                _scheme(found, root, variable, scheme)
+                found.why.append(
+                    f"database_url_env = {variable!r} ({scheme}://…): {name}'s environment"
+                )
+        elif text.startswith(("redis://", "rediss://")):
+            found.test_env[variable] = "{redis.url}"
+            if "redis_url_env" not in found.settings:
+                found.settings["redis_url_env"] = variable
+                found.why.append(f"redis_url_env = {variable!r}: {name}'s environment")
+        else:
+            for pattern, template in SPLIT_SETTINGS:
+                if pattern.match(variable):
+                    found.test_env[variable] = template
+    if found.test_env:
+        found.why.append(
+            f"test_env: {', '.join(found.test_env)} from {name}'s environment, set in every "
+            "test process to its own test database before the tests are imported"
+        )
     for volume in service.get("volumes") or []:
         source = str(volume.get("source") or "") if isinstance(volume, dict) else ""
         if source and Path(source).resolve() == root.resolve() and volume.get("target"):
@@ -229,8 +488,29 @@ def _app_environment(found: Inferred, root: Path, service: dict[str, Any], name:
             return
 
 
-def infer(root: Path, resolved: dict[str, Any], raw_text: str) -> Inferred:
-    """Settings from the compose configuration (uninterpolated) and the project's files."""
+def _tests(found: Inferred, root: Path) -> None:
+    """Where the tests are (pytest's testpaths, else a tests/ folder), and whether they are
+    written on pytest-databases' fixtures."""
+    pytest_ini = (_toml(root / "pyproject.toml").get("tool") or {}).get("pytest") or {}
+    testpaths = (pytest_ini.get("ini_options") or {}).get("testpaths")
+    if isinstance(testpaths, list) and testpaths:
+        found.settings["test_paths"] = [str(p) for p in testpaths]
+        found.why.append("test_paths: pytest's testpaths")
+    elif (root / "tests").is_dir():
+        found.settings["test_paths"] = ["tests"]
+    if "pytest-databases" in dependencies(root):
+        found.settings["pytest_databases"] = True
+        found.why.append(
+            "pytest_databases = true: the project uses pytest-databases; its postgres_service "
+            "and redis_service get dockwork's servers"
+        )
+
+
+def infer(
+    root: Path, resolved: dict[str, Any], raw_text: str, compose_dir: Path | None = None
+) -> Inferred:
+    """Settings from the compose configuration (uninterpolated) and the project's files;
+    ``compose_dir``: where Compose reads ``.env`` (the first compose file's directory)."""
     found = Inferred()
     services: dict[str, dict[str, Any]] = resolved.get("services") or {}
     picked = _services(found, services)
@@ -238,57 +518,60 @@ def infer(root: Path, resolved: dict[str, Any], raw_text: str) -> Inferred:
     app = picked["app"]
     if app:
         _app_environment(found, root, services[app], app)
-    if (root / "tests").is_dir():
-        found.settings["test_paths"] = ["tests"]
-    defined = set(_dotenv_names(root / ".env.example"))
+    _tests(found, root)
+    where = compose_dir or root
+    defined = set(dotenv(where / ".env.example")) | set(_dotenv_names(where / ".env"))
     found.required_variables = sorted(set(NO_DEFAULT.findall(raw_text)) - defined)
     return found
 
 
 def _dotenv_names(path: Path) -> list[str]:
-    if not path.is_file():
-        return []
-    return [
-        line.split("=", 1)[0].strip()
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.lstrip().startswith("#")
-    ]
+    """The variables a dotenv file gives a value."""
+    return [name for name, value in dotenv(path).items() if value]
 
 
 def _toml_value(value: object) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return json.dumps(value)
 
 
-def render_table(files: tuple[str, str | None], found: Inferred) -> str:
+#: the keys in the order init writes them (a commented placeholder for one it cannot tell)
+ORDER = (
+    "app_service",
+    "db_service",
+    "migrate_service",
+    "migrate_command",
+    "alembic_command",
+    "database_url_env",
+    "database_scheme",
+    "redis_url_env",
+    "test_services",
+    "template_inputs",
+    "test_paths",
+    "pytest_databases",
+    "container_workdir",
+)
+PLACEHOLDER = "dockwork init could not tell"
+
+
+def render_table(files: Sequence[str | None], found: Inferred) -> str:
     """The ``[tool.dockwork]`` table, with placeholders commented out."""
-    base, override = files
-    lines = [
-        "[tool.dockwork]",
-        f"compose_files = {_toml_value([base, *([override] if override else [])])}",
-    ]
-    if override:
-        lines.append(f"dev_override = {json.dumps(override)}")
-    order = (
-        "app_service",
-        "db_service",
-        "migrate_service",
-        "migrate_command",
-        "alembic_command",
-        "database_url_env",
-        "database_scheme",
-        "redis_url_env",
-        "test_services",
-        "template_inputs",
-        "test_paths",
-        "container_workdir",
-    )
-    for key in order:
+    chosen = [f for f in files if f]
+    lines = ["[tool.dockwork]", f"compose_files = {_toml_value(chosen)}"]
+    overrides = [f for f in chosen if ".override." in Path(f).name]
+    if overrides:
+        lines.append(f"dev_override = {json.dumps(overrides[0])}")
+    for key in ORDER:
         if key in found.settings:
             lines.append(f"{key} = {_toml_value(found.settings[key])}")
         elif key in found.missing:
-            lines.append(f"# {key} = …  # dockwork init could not tell: {found.missing[key]}")
+            lines.append(f"# {key} = …  # {PLACEHOLDER}: {found.missing[key]}")
+    if found.test_env:
+        lines += ["", "[tool.dockwork.test_env]"]
+        lines += [f"{name} = {json.dumps(value)}" for name, value in found.test_env.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -302,19 +585,24 @@ class Report:
         self.lines.append(f"  {action:<9} {path}: {why}")
 
 
-def _write(path: Path, text: str, *, force: bool, report: Report, why: str) -> None:
+def _write(path: Path, text: str, *, force: bool, report: Report, why: str, shown: str) -> None:
     if path.exists() and not force:
         if path.read_text() == text:
-            report.add(path.name, "unchanged", "already as dockwork init writes it")
+            report.add(shown, "unchanged", "already as dockwork init writes it")
         else:
-            report.add(path.name, "kept", "exists (--force rewrites it)")
+            report.add(shown, "kept", "exists (--force rewrites it)")
         return
     action = "rewrote" if path.exists() else "wrote"
     path.write_text(text)
-    report.add(path.name, action, why)
+    report.add(shown, action, why)
 
 
-TABLE = re.compile(r"^\[tool\.dockwork\][^\n]*\n(?:(?!\[)[^\n]*\n?)*", re.MULTILINE)
+#: the [tool.dockwork] table and its sub-tables ([tool.dockwork.test_env])
+TABLE = re.compile(
+    r"^\[tool\.dockwork(?:\.[\w-]+)?\][^\n]*\n(?:(?!\[)[^\n]*\n?)*"
+    r"(?:^\[tool\.dockwork\.[\w-]+\][^\n]*\n(?:(?!\[)[^\n]*\n?)*)*",
+    re.MULTILINE,
+)
 
 
 def _write_table(pyproject: Path, table: str, *, force: bool, report: Report) -> None:
@@ -336,68 +624,86 @@ def _write_table(pyproject: Path, table: str, *, force: bool, report: Report) ->
     report.add("pyproject.toml", action, "[tool.dockwork], inferred as below")
 
 
-def init(root: Path, *, force: bool = False) -> int:
-    """Set dockwork up in ``root``; print what was written and why. Exit code 0."""
-    root = root.resolve()
-    files = compose_files(root)
-    argv = ["docker", "compose", "--project-directory", str(root)]
-    for f in files:
-        if f:
-            argv += ["-f", str(root / f)]
-    result = runner.run([*argv, "config", "--no-interpolate", "--format", "json"], check=False)
-    if not result.ok:
-        raise UsageError(
-            f"`docker compose config` could not read {', '.join(f for f in files if f)}: "
-            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}. Fix the compose "
-            "files, then run `dockwork init` again."
+def init(root: Path | None = None, *, force: bool = False, compose: Sequence[Path] = ()) -> int:
+    """Set dockwork up in the project at or below ``root`` (default: here); print what was
+    written and why. ``compose``: the compose files to use instead of the ones it picks."""
+    start = (root or Path.cwd()).resolve()
+    project, project_why = find_project(start)
+    if compose:
+        files = [Path(f).resolve() for f in compose]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise UsageError(f"--compose names {', '.join(missing)}, which do not exist.")
+        resolved = compose_config(files)
+        set_why = (
+            f"compose files {' + '.join(_rel(f, project) for f in files)}: named with --compose"
         )
-    raw_text = "\n".join((root / f).read_text() for f in files if f)
-    found = infer(root, json.loads(result.stdout), raw_text)
+    else:
+        files, resolved, set_why = choose_compose(project)
+    compose_dir = files[0].parent
+    raw_text = "\n".join(f.read_text() for f in files)
+    found = infer(project, resolved, raw_text, compose_dir)
     report = Report()
-    _write(root / "tasks.py", TASKS_PY, force=force, report=report, why="dockwork's invoke tasks")
+    write = functools.partial(_write, force=force, report=report)
+    write(project / "tasks.py", TASKS_PY, why="dockwork's invoke tasks", shown="tasks.py")
     kinds = found.settings.get("test_services")
     migrations = "alembic_command" in found.settings and isinstance(kinds, list)
     migrations = migrations and "postgres" in kinds  # type: ignore[operator]
     sessions = ["compose", "tests", *(["migrations"] if migrations else [])]
     noxfile = NOXFILE_HEAD.format(sessions=sessions) + (NOXFILE_MIGRATIONS if migrations else "")
-    _write(
-        root / "noxfile.py",
+    write(
+        project / "noxfile.py",
         noxfile,
-        force=force,
-        report=report,
         why=f"nox sessions {', '.join(sessions)}",
+        shown="noxfile.py",
     )
-    _write_table(root / "pyproject.toml", render_table(files, found), force=force, report=report)
-    if found.required_variables:
-        example = "".join(
-            f"# required by the compose files (no default there): a development value\n{name}=\n"
-            for name in found.required_variables
-        )
-        _write(
-            root / ".env.example",
-            "# Development-only values; dockwork copies this file to .env (mode 0600) on first"
-            " use.\n" + example,
-            force=force,
-            report=report,
-            why=f"the compose files need {', '.join(found.required_variables)} without a default",
-        )
+    names = [_rel(f, project) for f in files]
+    _write_table(project / "pyproject.toml", render_table(names, found), force=force, report=report)
+    env_note = _env_example(found, compose_dir, project, write)
     out = sys.stdout
-    print(f"dockwork init in {root}:", file=out)
+    print(f"dockwork init in {project} ({project_why}):", file=out)
     print("\n".join(report.lines), file=out)
     print("inferred:", file=out)
-    for line in found.why:
+    for line in [set_why, *found.why]:
         print(f"  {line}", file=out)
     if found.missing:
-        print("fill in (commented out in [tool.dockwork]):", file=out)
+        print("fill in (commented out in [tool.dockwork]; `inv doctor` points at each):", file=out)
         for key, what in found.missing.items():
             print(f"  {key}: {what}", file=out)
-    if found.required_variables:
-        print(
-            f"set development values for {', '.join(found.required_variables)} in .env.example",
-            file=out,
-        )
+    if env_note:
+        print(env_note, file=out)
     print("next: `inv --list`, `inv doctor`, `inv dev`; `nox -s tests`", file=out)
     return 0
 
 
-__all__ = ["Inferred", "compose_files", "infer", "init", "render_table"]
+def _env_example(
+    found: Inferred, compose_dir: Path, project: Path, write: Callable[..., None]
+) -> str:
+    """``.env.example`` beside the compose files for the variables they need without a
+    default, unless a ``.env`` there has them; what to do next, in a line."""
+    if not found.required_variables:
+        return ""
+    names = ", ".join(found.required_variables)
+    example = compose_dir / ".env.example"
+    shown = _rel(example, project)
+    text = (
+        "# Development-only values; dockwork copies this file to .env (mode 0600) on first use.\n"
+        + "".join(
+            f"# required by the compose files (no default there): a development value\n{name}=\n"
+            for name in found.required_variables
+        )
+    )
+    write(example, text, why=f"the compose files need {names} without a default", shown=shown)
+    return f"set development values for {names} in {shown}"
+
+
+__all__ = [
+    "Inferred",
+    "choose_compose",
+    "compose_sets",
+    "dependencies",
+    "find_project",
+    "infer",
+    "init",
+    "render_table",
+]

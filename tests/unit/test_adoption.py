@@ -61,7 +61,7 @@ def test_what_cannot_be_inferred_is_a_commented_placeholder(tmp_path: Path) -> N
     table = render_table(("compose.yaml", None), found)
     assert "# db_service = …  # dockwork init could not tell" in table
     assert "# migrate_command = …" in table
-    assert set(found.missing) == {"db_service", "app_service", "migrate_command"}
+    assert set(found.missing) == {"db_service", "app_service", "migrate_service", "migrate_command"}
 
 
 def project(tmp_path: Path, table: str, compose: str) -> Path:
