@@ -147,6 +147,12 @@ class Config:
         """The compose files as absolute paths."""
         return tuple(self.root / f for f in self.compose_files)
 
+    @property
+    def compose_dir(self) -> Path:
+        """Compose's project directory: the first compose file's (where it reads ``.env``
+        and resolves relative paths), which need not be the Python project's."""
+        return (self.root / self.compose_files[0]).parent.resolve()
+
     def template_paths(self) -> list[Path]:
         """The files the migrated test template is keyed by; an error names the key when they
         are unknown or match nothing (a template keyed by nothing would never refresh)."""

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import shlex
+import shutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockwork import envfile, ports, runner
@@ -19,12 +25,13 @@ from dockwork.engine import COMPOSE_HINT, INSTALL_HINT, START_HINT, Probe, probe
 from dockwork.errors import DockworkError, describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Iterator, Sequence
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARKS = {OK: "✔", WARN: "!", FAIL: "✘", SKIP: "-"}
 DEFAULT_TIMEOUT = 20.0
+#: a setting `dockwork init` could not tell, as it writes it: "# key = …  # … could not tell: …"
+PLACEHOLDER = re.compile(r"^#\s*(\w+)\s*=\s*…\s*#\s*dockwork init could not tell:(.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +102,7 @@ def check_env_file(found: Findings) -> Iterator[Check]:
     if config is None:
         return
     env_file = envfile.env_path(config)
-    example = config.root / envfile.EXAMPLE_NAME
+    example = envfile.example_path(config)
     if env_file.is_file():
         mode = env_file.stat().st_mode & 0o777
         if mode & 0o077:
@@ -123,7 +130,7 @@ def check_env_file(found: Findings) -> Iterator[Check]:
 def _resolve(found: Findings, config: Config) -> dict[str, Any] | str:
     """The resolved compose configuration, or the reason it cannot be resolved."""
     compose = Compose.from_config(config)
-    example = config.root / envfile.EXAMPLE_NAME
+    example = envfile.example_path(config)
     if config.development and not envfile.env_path(config).is_file() and example.is_file():
         # what `inv dev` will see once it has created .env
         compose = dataclasses.replace(compose, env_file=str(example))
@@ -206,6 +213,112 @@ def check_images(found: Findings) -> Iterator[Check]:
             )
 
 
+def check_settings(found: Findings) -> Iterator[Check]:
+    """Settings `dockwork init` left open, and the paths the settings name."""
+    config = found.config
+    if config is None:
+        return
+    pyproject = config.root / "pyproject.toml"
+    in_table = False
+    for number, line in enumerate(pyproject.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("["):
+            in_table = line.startswith("[tool.dockwork")
+        match = PLACEHOLDER.match(line) if in_table else None
+        if match:
+            yield Check(
+                f"setting {match.group(1)}",
+                FAIL,
+                f"not set: {match.group(2).strip()}",
+                f"fill it in: {pyproject.name} line {number}",
+            )
+    for path in config.test_paths:
+        if not (config.root / path).exists():
+            yield Check(
+                "test_paths",
+                FAIL,
+                f"{path!r} does not exist under {config.root}",
+                "set `test_paths` in [tool.dockwork] to where the tests are",
+            )
+    if "postgres" in config.test_services:
+        try:
+            config.template_paths()
+        except DockworkError as exc:
+            yield Check("template_inputs", FAIL, exc.message.split(". ")[0], "see the message")
+
+
+def _probe_script(argv: Sequence[str]) -> str:
+    """A shell line that exits 0 when ``argv``'s program (or ``python -m`` module) is there."""
+    if Path(argv[0]).name.startswith("python") and "-m" in argv[:-1]:
+        module = argv[list(argv).index("-m") + 1].replace("'", "")
+        code = f"import importlib.util as u, sys; sys.exit(0 if u.find_spec('{module}') else 1)"
+        return f"{shlex.quote(argv[0])} -c {shlex.quote(code)}"
+    return f"command -v {shlex.quote(argv[0])}"
+
+
+def _here(argv: Sequence[str], root: Path) -> bool:
+    """``argv``'s program (or module) is where the test template's migrations run: here."""
+    if Path(argv[0]).name.startswith("python") and "-m" in argv[:-1]:
+        module = argv[list(argv).index("-m") + 1]
+        paths = [str(root), str(root / "src")]
+        code = f"import importlib.util as u, sys; sys.exit(0 if u.find_spec({module!r}) else 1)"
+        env = {"PYTHONPATH": os.pathsep.join(paths)}
+        return runner.run([sys.executable, "-c", code], check=False, cwd=root, env=env).ok
+    return (
+        shutil.which(argv[0], path=os.environ.get("PATH")) is not None or (root / argv[0]).is_file()
+    )
+
+
+def check_migrations(found: Findings) -> Iterator[Check]:
+    """The migration program exists where it runs: here (the test template) and in the
+    migration service's image (`inv migrate`, `inv db.*`)."""
+    config = found.config
+    if config is None:
+        return
+    argv = config.migrate_command
+    shown = shlex.join(argv)
+    if "postgres" in config.test_services:
+        if _here(argv, config.root):
+            yield Check("migrations here", OK, f"`{shown}` (the tests' template runs it)")
+        else:
+            yield Check(
+                "migrations here",
+                FAIL,
+                f"`{argv[0]}` of migrate_command is not installed here, where the tests' "
+                "template is migrated",
+                f"add it to the project's dev dependencies (`uv add --dev {argv[0]}`), or fix "
+                "`migrate_command`",
+            )
+    services = found.resolved.get("services") or {}
+    service = services.get(config.migrate_service)
+    compose = found.compose
+    if service is None or compose is None or found.engine is None or not found.engine.engine_ok:
+        return
+    image = str(service.get("image") or f"{config.project_name}-{config.migrate_service}")
+    inspect = ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+    if not runner.run(inspect, check=False, timeout=found.timeout).ok:
+        yield Check(
+            f"migrations in {config.migrate_service}",
+            SKIP,
+            f"image {image} not built yet; `inv dev` builds it (run `inv doctor` again then)",
+        )
+        return
+    argv_run = (
+        compose.command("run", "--rm", "--no-deps", "-T")
+        .add_option("--entrypoint", "sh")
+        .add_args([config.migrate_service, "-c", _probe_script(argv)])
+    )
+    result = runner.run(argv_run, check=False, timeout=max(found.timeout, 60))
+    if result.ok:
+        yield Check(f"migrations in {config.migrate_service}", OK, f"`{argv[0]}` is there")
+    else:
+        yield Check(
+            f"migrations in {config.migrate_service}",
+            FAIL,
+            f"`{argv[0]}` of migrate_command is not in service {config.migrate_service!r}",
+            "install it in that image, or set `migrate_service` to the service that has it",
+        )
+
+
 CHECKS: tuple[Callable[[Findings], Iterator[Check]], ...] = (
     check_config,
     check_docker,
@@ -213,6 +326,8 @@ CHECKS: tuple[Callable[[Findings], Iterator[Check]], ...] = (
     check_compose_files,
     check_ports,
     check_images,
+    check_settings,
+    check_migrations,
 )
 
 

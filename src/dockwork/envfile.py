@@ -25,14 +25,20 @@ MISSING = re.compile(r"required variable (\w+) is missing a value")
 
 
 def env_path(config: Config) -> Path:
-    """The env file Compose reads for this project."""
-    return config.root / (config.env_file or ENV_NAME)
+    """The env file Compose reads for this project: ``env_file`` (from the project), else
+    ``.env`` in Compose's project directory (the first compose file's)."""
+    return config.root / config.env_file if config.env_file else config.compose_dir / ENV_NAME
+
+
+def example_path(config: Config) -> Path:
+    """``.env.example``, beside the ``.env`` it is copied to."""
+    return env_path(config).with_name(EXAMPLE_NAME)
 
 
 def ensure(config: Config) -> Path | None:
     """Create ``.env`` from ``.env.example`` (mode 0600) in development; return it if created."""
     target = env_path(config)
-    example = config.root / EXAMPLE_NAME
+    example = example_path(config)
     if not config.development or target.exists() or not example.is_file():
         return None
     data = example.read_bytes()
@@ -58,7 +64,7 @@ def behind_example(config: Config) -> list[str]:
     """Variables ``.env.example`` has that the development ``.env`` lacks (and the
     environment does not set): added to the example after ``.env`` was made from it."""
     target = env_path(config)
-    example = config.root / EXAMPLE_NAME
+    example = example_path(config)
     if not config.development or not target.is_file() or not example.is_file():
         return []
     have = set(names(target))
@@ -84,4 +90,11 @@ def missing_variable_hint(output: str, config: Config) -> str | None:
     )
 
 
-__all__ = ["behind_example", "ensure", "env_path", "missing_variable_hint", "names"]
+__all__ = [
+    "behind_example",
+    "ensure",
+    "env_path",
+    "example_path",
+    "missing_variable_hint",
+    "names",
+]
