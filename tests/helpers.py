@@ -26,6 +26,25 @@ def env_without_services() -> dict[str, str]:
     }
 
 
+#: set to 1 where a run must have a Docker engine (CI): a test that needs one then fails
+#: instead of skipping, so a broken engine cannot pass green
+NEED_DOCKER = "DOCKWORK_TESTS_NEED_DOCKER"
+
+
+def needs_docker(what: str = "a Docker engine") -> None:
+    """Skip the calling test when no engine answers, or fail it where one is required."""
+    import pytest  # noqa: PLC0415
+
+    from dockwork.testservers.docker import docker_available  # noqa: PLC0415
+
+    reason = docker_available()
+    if reason is None:
+        return
+    if os.environ.get(NEED_DOCKER) == "1":
+        pytest.fail(f"{NEED_DOCKER}=1: this run needs {what}, and none answers: {reason}")
+    pytest.skip(f"needs {what}: {reason}")
+
+
 def dockwork_containers(project: str) -> list[str]:
     """Ids of the test-server containers of ``project`` (dockwork's labels)."""
     import subprocess  # noqa: PLC0415

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
+from tests.helpers import needs_docker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,8 +59,7 @@ def built_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     whichever worker comes first builds, the others wait for it."""
     import fcntl  # noqa: PLC0415 - POSIX only
 
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     tags = images()
     lock = Path(tempfile.gettempdir()) / f"dockwork-{os.environ[TAG_VARIABLE]}.lock"
     with lock.open("a") as handle:
@@ -183,8 +182,7 @@ def copy_checkout(dest: Path) -> None:
 def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack]:
     """A fresh copy of the project as its own stack (dev: with the override; prod:
     compose.yaml alone, the production images); everything removed afterwards."""
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     name = f"dwe2e{uuid.uuid4().hex[:8]}"
     root = base / name
     root.mkdir()

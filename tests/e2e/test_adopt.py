@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
-from tests.helpers import gone
+from tests.helpers import gone, needs_docker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -69,8 +68,7 @@ class Shop:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Shop]:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     if shutil.which("uv") is None:
         pytest.skip("needs uv (the adopter's tool)")
     dist = tmp_path / "dist"

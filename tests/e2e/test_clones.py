@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
-from tests.helpers import env_without_services, gone
+from tests.helpers import env_without_services, gone, needs_docker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,8 +27,7 @@ def snapshot(root: Path) -> None:
 
 
 def test_two_clones_run_the_tests_session_at_once(tmp_path: Path) -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     clones = []
     for name in ("clone-a", "clone-b"):
         root = tmp_path / name

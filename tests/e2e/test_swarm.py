@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dockwork.swarm import keys
-from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
+from tests.helpers import needs_docker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,8 +54,7 @@ def docker(
 
 def test_an_engine_that_is_not_a_swarm_gets_told_how_to_make_it_one(tmp_path: Path) -> None:
     """Runs first, before the module makes the engine a swarm (skipped when it is one)."""
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     if state != "inactive":
         pytest.skip(f"the engine is a swarm node already ({state})")
@@ -80,8 +79,7 @@ def test_an_engine_that_is_not_a_swarm_gets_told_how_to_make_it_one(tmp_path: Pa
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
     """The engine as a swarm manager for the module's tests."""
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
     node, _, manager = state.stdout.strip().partition(" ")
     created = False

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 
 from dockwork.testservers.baking import REPOSITORY
-from dockwork.testservers.docker import docker_available
-from tests.helpers import docker_backend
+from tests.helpers import docker_backend, needs_docker
 
-pytestmark = pytest.mark.skipif(
-    docker_available() is not None, reason=f"needs a Docker engine: {docker_available()}"
-)
+
+@pytest.fixture(autouse=True)
+def _engine() -> None:
+    needs_docker()
 
 
 def test_each_run_has_its_own_password_and_the_image_has_none() -> None:

@@ -9,10 +9,8 @@ import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
-import pytest
-
 from dockwork import doctor
-from dockwork.testservers.docker import docker_available
+from tests.helpers import needs_docker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -68,8 +66,7 @@ def test_a_migration_program_missing_here_is_named(tmp_path: Path) -> None:
 
 
 def test_the_migration_program_is_looked_for_in_the_service_image(tmp_path: Path) -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     root = project(tmp_path, 'migrate_service = "migrate"\nmigrate_command = ["python3", "-V"]\n')
     found = lines(root)
     assert found["migrations in migrate"].status == doctor.OK, found["migrations in migrate"]

@@ -10,8 +10,7 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from dockwork.testservers.docker import docker_available
-from tests.helpers import docker_backend
+from tests.helpers import docker_backend, needs_docker
 
 
 def test_health_ok(client: TestClient[Any]) -> None:
@@ -22,8 +21,7 @@ def test_health_ok(client: TestClient[Any]) -> None:
 
 @pytest.mark.docker
 def test_health_503_names_redis_when_redis_is_stopped(dockwork_database_url: str) -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine to stop a Redis container: {reason}")
+    needs_docker("a Docker engine to stop a Redis container")
     # A Redis of this test's own, so stopping it disturbs nobody else.
     backend = docker_backend("dockwork-health-test", kinds=("redis",))
     try:

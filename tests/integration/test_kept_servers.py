@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockwork.testservers import embedded
-from dockwork.testservers.docker import docker_available
-from tests.helpers import dockwork_containers, env_without_services
+from tests.helpers import dockwork_containers, env_without_services, needs_docker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -128,8 +127,7 @@ def test_kept_embedded_servers_two_runs_at_once_then_listed_and_stopped(probe: P
 def test_kept_containers_are_stopped_and_another_projects_are_not(
     probe: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     other = tmp_path_factory.mktemp("other")
     other_project = f"dwkept{uuid.uuid4().hex[:8]}"
     (other / "pyproject.toml").write_text(PYPROJECT.format(project=other_project))

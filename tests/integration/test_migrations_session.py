@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
 from tests.e2e.conftest import copy_checkout
-from tests.helpers import env_without_services
+from tests.helpers import env_without_services, needs_docker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,8 +32,7 @@ def run_session(root: Path) -> subprocess.CompletedProcess[str]:
 def test_migrations_session_passes_then_fails_on_a_model_change_without_migration(
     tmp_path: Path,
 ) -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     copy_checkout(tmp_path)
     ok = run_session(tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr

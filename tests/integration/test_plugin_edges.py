@@ -7,12 +7,15 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dockwork.testservers import embedded
 from tests.helpers import env_without_services
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(
     embedded.missing(("postgres", "redis")) is not None, reason="needs the embedded wheels"
@@ -40,8 +43,15 @@ def test_servers_go_away(dockwork_servers, dockwork_database_url, dockwork_redis
     for kind in ("postgres", "redis"):
         pid = int(dockwork_servers.details[f"{kind}_pid"])
         os.kill(pid, signal.SIGKILL)
-        while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]:
+        while alive(pid):
             time.sleep(0.05)
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 """
 
 

@@ -22,7 +22,7 @@ import redis
 from dockwork.config import load_config
 from dockwork.errors import ProvisionError
 from dockwork.testservers import discover
-from dockwork.testservers.docker import LABEL, docker_available
+from dockwork.testservers.docker import LABEL
 from dockwork.testservers.docker import beat as beat_containers
 from dockwork.testservers.engine_api import Engine
 from dockwork.testservers.ownership import Owner
@@ -30,6 +30,7 @@ from dockwork.testservers.reuse_cache import CachedBackend
 from tests.helpers import (
     docker_backend,
     env_without_services,
+    needs_docker,
     pg_image,
     redis_image,
     relay,
@@ -45,8 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def docker_client() -> Iterator[docker.DockerClient]:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     client = docker.from_env()
     yield client
     client.close()
@@ -137,7 +137,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, sys.argv[2])
-    from tests.helpers import docker_backend
+    from tests.helpers import docker_backend, needs_docker
     backend = docker_backend(sys.argv[1])
     backend.start()
     print("ready", flush=True)

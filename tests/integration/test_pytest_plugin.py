@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from dockwork.testservers.docker import LABEL, docker_available
-from tests.helpers import docker_backend, env_without_services, gone, relay
+from dockwork.testservers.docker import LABEL
+from tests.helpers import docker_backend, env_without_services, gone, needs_docker, relay
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,8 +112,7 @@ def leftovers(root: Path) -> str:
 
 @pytest.fixture
 def probe(tmp_path: Path) -> Iterator[Path]:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     root = make_project(tmp_path)
     yield root
     ids = leftovers(root).split()
@@ -175,8 +174,7 @@ def test_unreachable_external_servers_are_one_message(probe: Path, xdist: tuple[
 @pytest.fixture
 def app_redis() -> Iterator[redis.Redis]:
     """A Redis standing in for the app's own, with data in db 0 and db 1."""
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     backend = docker_backend(f"appredis{uuid.uuid4().hex[:6]}", kinds=("redis",))
     servers = backend.start()
     assert servers.redis_url is not None

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from dockwork.testservers import embedded
-from dockwork.testservers.docker import docker_available
-from tests.helpers import dockwork_containers, env_without_services, gone
+from tests.helpers import dockwork_containers, env_without_services, gone, needs_docker
 
 PYPROJECT = """
 [project]
@@ -109,8 +108,7 @@ def test_a_dead_worker_leaves_the_embedded_servers_to_the_others() -> None:
 
 
 def test_a_dead_worker_leaves_the_docker_servers_to_the_others() -> None:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         project = f"dwcrash{os.getpid()}d"
