@@ -64,12 +64,6 @@ class Probe:
         """The engine's version."""
         return str(self.server.get("Version", "?"))
 
-    @property
-    def api_version(self) -> tuple[int, int]:
-        """The engine's API version, e.g. (1, 41); (0, 0) when unknown."""
-        major, _, minor = str(self.server.get("ApiVersion", "0.0")).partition(".")
-        return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
-
 
 def describe_host(environ: dict[str, str] | None = None) -> str:
     """Where the CLI connects: DOCKER_HOST, DOCKER_CONTEXT, or the current context."""

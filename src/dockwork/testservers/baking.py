@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
-from dockwork.testservers.containers import PG_BAKE
+from dockwork.testservers.containers import LABEL, PG_BAKE
 
 if TYPE_CHECKING:
     from dockwork.testservers.containers import ContainerSpec
     from dockwork.testservers.engine_api import Engine
 
-LABEL = "dev.dockwork"
 REPOSITORY = "dockwork-test-postgres"
 ROLE = "baked-postgres"
 

@@ -10,10 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from dockwork import urls
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-#: the servers a project's tests may ask for
-KINDS = ("postgres", "redis")
+    from collections.abc import Callable, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +65,19 @@ class Backend(Protocol):
         ...
 
 
+class Lifecycle(Protocol):
+    """What any process of a run can do with the servers a backend started, knowing only
+    their handles: a backend module that starts servers has these two functions."""
+
+    def release(self, handles: Sequence[str], *, wait: bool = True) -> None:
+        """Stop and remove them (``wait=False``: may finish after this returns)."""
+        ...
+
+    def renew(self, handles: Sequence[str]) -> None:
+        """Renew their heartbeat: their owner still lives."""
+        ...
+
+
 class Heartbeat:
     """Calls ``beat`` every ``interval`` seconds in a daemon thread until stopped."""
 
@@ -94,4 +104,4 @@ class Heartbeat:
         self._stopped.set()
 
 
-__all__ = ["KINDS", "Backend", "Heartbeat", "Servers"]
+__all__ = ["Backend", "Heartbeat", "Lifecycle", "Servers"]

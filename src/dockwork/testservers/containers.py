@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+#: the prefix of every label dockwork puts on what it creates for tests
+LABEL = "dev.dockwork"
 PG_USER = PG_DB = "postgres"
 REDIS_DATABASES = 64
 #: a test Redis: nothing written to disk, enough logical databases for the workers

@@ -1,4 +1,4 @@
-"""Which backend provides a run's test servers (DESIGN.md, "Contracts"):
+"""Which backend provides a run's test servers (docs/architecture.md, "Test servers"):
 
 1. dockwork's own settings name servers (``DOCKWORK_TEST_DATABASE_URL`` /
    ``DOCKWORK_TEST_REDIS_URL``) → use them (:class:`ExternalBackend`);
@@ -12,18 +12,20 @@ A project asks only for the servers it uses (``test_services``).
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
-from dockwork import engine
+from dockwork import engine, urls
 from dockwork.errors import ProvisionError
 from dockwork.testservers.containers import postgres_spec, redis_spec
 from dockwork.testservers.external import SETTINGS, ExternalBackend
 
 if TYPE_CHECKING:
     from dockwork.config import Config
-    from dockwork.testservers.base import Backend, Servers
+    from dockwork.testservers.base import Backend, Lifecycle, Servers
     from dockwork.testservers.containers import ContainerSpec
     from dockwork.testservers.engine_api import Engine
     from dockwork.testservers.ownership import Owner
@@ -78,31 +80,41 @@ def addresses(config: Config, docker_host: str | None, remote: str | None) -> tu
     return bind, bind
 
 
-def discover(config: Config, *, owner: Owner | None = None) -> Backend:
-    """Pick the backend by the contract's order; explain what to do when none fits."""
-    external = _external(config)
-    if external is not None:
-        return external
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Which backend a run uses, and why: made once, by :func:`decide`, for the run and
+    for pytest's header alike."""
+
+    backend: str
+    why: str
+    engine: Engine | None = field(default=None, compare=False)
+
+
+def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
+    """The contract's order: dockwork's own URLs → ``test_backend`` → an engine that
+    answers → the embedded wheels; one message naming the ways out when nothing fits."""
+    if _external(config) is not None:
+        named = [SETTINGS[k] for k in config.test_services]
+        return Decision("external", f"{' and '.join(named)} name them")
     if not config.test_services:
         raise ProvisionError(
             "this project's tests use no servers (test_services is empty), yet a test asked "
             'for one. Add "postgres" or "redis" to test_services in [tool.dockwork].'
         )
     if config.test_backend == "embedded":
-        return _embedded(config, owner)
+        return Decision("embedded", "test_backend is embedded")
     from dockwork.testservers.docker import connect  # noqa: PLC0415
 
-    found, reason = connect()
+    found, reason = connect(timeout=engine_timeout)
     if found is not None:
-        return _docker(config, owner, found)
-    docker_host = os.environ.get("DOCKER_HOST")
-    where = f" at {docker_host}" if docker_host else ""
+        return Decision("docker", f"a Docker engine answers at {engine.describe_host()}", found)
+    where = f" at {found_host}" if (found_host := os.environ.get("DOCKER_HOST")) else ""
     if config.test_backend == "auto":
         from dockwork.testservers import embedded  # noqa: PLC0415
 
         why_not = embedded.missing(config.test_services)
         if why_not is None:
-            return _embedded(config, owner)
+            return Decision("embedded", f"no Docker engine answers{where} ({reason})")
         raise ProvisionError(
             f"no test servers: no Docker engine answers{where} ({reason}), and the embedded "
             f"servers' wheels are not installed ({why_not}). Start Docker (or point "
@@ -115,6 +127,21 @@ def discover(config: Config, *, owner: Owner | None = None) -> Backend:
         f"({reason}). Start Docker (or point DOCKER_HOST at an engine), or set "
         "DOCKWORK_TEST_BACKEND=embedded to run the servers from wheels."
     )
+
+
+def discover(
+    config: Config, *, owner: Owner | None = None, decision: Decision | None = None
+) -> Backend:
+    """The backend :func:`decide` picks, ready to start."""
+    decision = decision or decide(config)
+    if decision.backend == "external":
+        external = _external(config)
+        assert external is not None  # decided from it
+        return external
+    if decision.backend == "embedded":
+        return _embedded(config, owner)
+    assert decision.engine is not None
+    return _docker(config, owner, decision.engine)
 
 
 def _embedded(config: Config, owner: Owner | None) -> Backend:
@@ -187,51 +214,47 @@ def _docker(config: Config, owner: Owner | None, found: Engine) -> Backend:
     return backend
 
 
+#: where each backend that starts servers keeps its lifecycle functions (``release`` and
+#: ``renew``, see :class:`.base.Lifecycle`); the others (external, reused) have none
+LIFECYCLES = {
+    "docker": "dockwork.testservers.docker",
+    "embedded": "dockwork.testservers.embedded",
+}
+
+
+def lifecycle(backend: str) -> Lifecycle | None:
+    """The lifecycle functions of the backend that started servers (by its name, which is
+    what a run's other processes know of it)."""
+    where = LIFECYCLES.get(backend)
+    return cast("Lifecycle", importlib.import_module(where)) if where else None
+
+
 def release(servers: Servers, *, wait: bool = True) -> None:
     """Remove what a run's backend started, from any process of the run (``wait=False``:
-    without holding this process for it, see :func:`.docker.release`)."""
-    if not servers.handles:
-        return
-    if servers.backend == "docker":
-        from dockwork.testservers import docker  # noqa: PLC0415
-
-        docker.release(servers.handles, wait=wait)
-    elif servers.backend == "embedded":
-        from dockwork.testservers import embedded  # noqa: PLC0415
-
-        embedded.release(servers.handles)
+    without holding this process for it)."""
+    found = lifecycle(servers.backend)
+    if found is not None and servers.handles:
+        found.release(servers.handles, wait=wait)
 
 
 def renew(servers: Servers) -> None:
     """Renew the heartbeat of a live run's servers (see :mod:`.ownership`)."""
-    if servers.backend == "embedded" and servers.handles:
-        from dockwork.testservers import embedded  # noqa: PLC0415
-
-        embedded.beat(servers.handles)
-    if servers.backend == "docker" and servers.handles:
-        from dockwork.testservers import docker  # noqa: PLC0415
-
-        found, _ = docker.connect(timeout=10)
-        if found is not None:
-            docker.beat(found, servers.handles)
+    found = lifecycle(servers.backend)
+    if found is not None and servers.handles:
+        found.renew(servers.handles)
 
 
 def choice(config: Config) -> str:
-    """Which servers a run will use, for headers: said without starting anything (with
-    ``auto``, the engine is asked whether it answers: one call)."""
-    external = _external(config)
-    if external is not None:
-        from dockwork import urls  # noqa: PLC0415
-
+    """Which servers a run will use, for headers: :func:`decide`'s answer, said without
+    starting anything (asking the engine whether it answers: one call)."""
+    decision = decide(config, engine_timeout=5)
+    reused = ", reused across runs" if config.reuse else ""
+    if decision.backend == "external":
+        external = _external(config)
+        assert external is not None
         named = [urls.mask(u) for u in (external.database_url, external.redis_url) if u]
         return f"external ({', '.join(named)})"
-    backend = config.test_backend
-    if backend == "auto":
-        from dockwork.testservers.docker import connect  # noqa: PLC0415
-
-        backend = "docker" if connect(timeout=5)[0] is not None else "embedded"
-    reused = ", reused across runs" if config.reuse else ""
-    if backend == "embedded":
+    if decision.backend == "embedded":
         from dockwork.testservers import embedded  # noqa: PLC0415
 
         why_not = embedded.missing(config.test_services)
@@ -241,9 +264,12 @@ def choice(config: Config) -> str:
         warning = check_parity(config) if "postgres" in config.test_services else None
         version = f" (PostgreSQL {ours})" if ours else ""
         note = f"; warning: {warning}" if warning else ""
-        return f"embedded{version}, local processes, no Docker{reused}, started on first use{note}"
+        return (
+            f"embedded{version}, local processes, no Docker{reused}, started on first use "
+            f"({decision.why}){note}"
+        )
     where = engine.describe_host()
     return f"docker containers on {where}{reused}, started when a test first needs them"
 
 
-__all__ = ["check_parity", "choice", "discover", "release", "renew", "specs"]
+__all__ = ["Decision", "check_parity", "choice", "decide", "discover", "release", "renew", "specs"]

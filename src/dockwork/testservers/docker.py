@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 from dockwork.errors import ProvisionError, describe
 from dockwork.testservers import baking, readiness, reuse_cache
 from dockwork.testservers.base import Servers
-from dockwork.testservers.containers import ContainerSpec, password_of
+from dockwork.testservers.containers import LABEL, ContainerSpec, password_of
 from dockwork.testservers.engine_api import ApiError, Engine
 from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-LABEL = "dev.dockwork"
 ROLE = "test-server"
 LEASE_FILE = "/tmp/.dockwork-lease"  # noqa: S108 - inside the container
 HINT = (
@@ -79,6 +78,13 @@ def beat(engine: Engine, container_ids: Iterable[str]) -> None:
     for cid in container_ids:
         with contextlib.suppress(ApiError):  # gone or busy: the next beat retries
             engine.exec(cid, ["touch", LEASE_FILE])
+
+
+def renew(container_ids: Sequence[str]) -> None:
+    """Renew a live run's heartbeat in its containers (when the engine answers)."""
+    engine, _ = connect(timeout=10)
+    if engine is not None:
+        beat(engine, container_ids)
 
 
 def remove(engine: Engine, container_ids: Sequence[str]) -> list[str]:
@@ -399,6 +405,7 @@ __all__ = [
     "heartbeat_age",
     "release",
     "remove",
+    "renew",
 ]
 
 

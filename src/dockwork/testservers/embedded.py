@@ -431,13 +431,13 @@ def release_record(path: Path, *, grace: float = 10.0) -> None:
     path.unlink(missing_ok=True)
 
 
-def release(handles: Sequence[str]) -> None:
+def release(handles: Sequence[str], *, wait: bool = True) -> None:  # noqa: ARG001 - always waits
     """Release the runs whose records ``handles`` names (from any process of the run)."""
     for handle in handles:
         release_record(Path(handle))
 
 
-def beat(handles: Sequence[str]) -> None:
+def renew(handles: Sequence[str]) -> None:
     """Renew a live run's heartbeat: its record's modification time."""
     for handle in handles:
         with contextlib.suppress(OSError):
@@ -712,4 +712,11 @@ def _watch(process: dict[str, Any], probe: readiness.Probe) -> readiness.Probe:
     return watched
 
 
-__all__ = ["EmbeddedBackend", "beat", "missing", "postgres_bin", "redis_server", "release"]
+__all__ = [
+    "EmbeddedBackend",
+    "missing",
+    "postgres_bin",
+    "redis_server",
+    "release",
+    "renew",
+]

@@ -117,10 +117,3 @@ def failures(probes: Mapping[str, Probe], *, timeout: float) -> dict[str, NotRea
         futures = {name: pool.submit(one, name, probe) for name, probe in probes.items()}
         outcomes = {name: f.result() for name, f in futures.items()}
     return {name: error for name, error in outcomes.items() if error is not None}
-
-
-def wait_all(probes: Mapping[str, Probe], *, timeout: float) -> None:
-    """Wait for every probe concurrently; the first failure is raised after all finish."""
-    failed = failures(probes, timeout=timeout)
-    if failed:
-        raise next(iter(failed.values()))
