@@ -5,21 +5,27 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from dockwork import runner
 from dockwork.errors import DockworkError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
     from dockwork.config import Config
 
 
 #: Compose's line for a container it could not create or start
 CREATE_FAILED = re.compile(r"Container (\S+)\s+Error", re.MULTILINE)
+#: Compose's line when a container it waited for (`up --wait`) had stopped: Compose 2.x
+#: fails on it even for exit code 0, unless another service depends on it completing
+EXITED = re.compile(r"^container (\S+) exited \((-?\d+)\)\s*$", re.MULTILINE)
+#: how a container stands once `up` has returned: see :meth:`ServiceState.verdict`
+Verdict = Literal["ok", "pending", "failed", "waiting"]
 
 
 class Command(list[str]):
@@ -72,6 +78,40 @@ class ServiceState:
         """Created but never started: waiting on a dependency (unless its start failed)."""
         return self.state == "created"
 
+    def verdict(self, *, one_shot: bool) -> Verdict:
+        """How this container stands after ``up`` returned. A one-shot (see
+        :func:`one_shots`) is pending until it exits, and fine only when it exits 0; any
+        other service must keep running, healthy where it has a healthcheck (a container
+        that reports a health status, say from its image's HEALTHCHECK, is taken to be
+        long-running). ``waiting``: created, never started (its dependency is to blame)."""
+        running: Verdict = "ok"
+        if self.health == "starting" or (one_shot and not self.health):
+            running = "pending"
+        elif self.health == "unhealthy":
+            running = "failed"
+        by_state: dict[str, Verdict] = {
+            "exited": "ok" if self.exit_code == 0 else "failed",
+            "dead": "failed",
+            # the engine restarts it under its policy (a one-shot on-failure retrying, a
+            # server whose dependency was not ready yet): judged once it runs or stops
+            "restarting": "pending",
+            "running": running,
+            "created": "waiting",
+        }
+        return by_state.get(self.state, "ok")  # paused, removing: someone else's doing
+
+    def describe(self) -> str:
+        """The container's state in words, for a failure message."""
+        if self.state == "exited":
+            return f"exited with code {self.exit_code}"
+        if self.state == "restarting":
+            return "keeps restarting"
+        if self.state == "running" and self.health in {"unhealthy", "starting"}:
+            return "is unhealthy" if self.health == "unhealthy" else "is not healthy yet"
+        if self.state == "created":
+            return "was created but never started"
+        return "is still running" if self.state == "running" else f"is {self.state}"
+
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> ServiceState:
         """Parse one ``ps`` entry."""
@@ -99,6 +139,55 @@ def parse_ps(output: str) -> list[ServiceState]:
     else:
         items = [json.loads(line) for line in text.splitlines() if line.strip()]
     return [ServiceState.from_json(i) for i in items]
+
+
+def one_shots(resolved: Mapping[str, Any]) -> frozenset[str]:
+    """Services that run to completion rather than keep running, from a resolved ``compose
+    config``: those another service depends on with ``service_completed_successfully``
+    (Compose's own notion), and those without a healthcheck whose restart policy is
+    written out as ``"no"`` or ``on-failure`` (a migrator nothing depends on). A service
+    with neither a healthcheck nor a restart policy is taken to be long-running: that is
+    Compose's default for servers too (a mail catcher, a dev server)."""
+    services: Mapping[str, Any] = resolved.get("services") or {}
+    found = {
+        dependency
+        for service in services.values()
+        for dependency, spec in (service.get("depends_on") or {}).items()
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+    }
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        has_check = (
+            bool(check.get("test"))
+            and not check.get("disable")
+            and (check.get("test") not in (["NONE"], "NONE"))
+        )
+        deploy_policy = ((service.get("deploy") or {}).get("restart_policy") or {}).get("condition")
+        restart = str(service.get("restart") or "")
+        runs_once = restart == "no" or restart.startswith("on-failure")
+        if not restart:  # Compose falls back on deploy.restart_policy
+            runs_once = deploy_policy in {"none", "on-failure"}
+        if runs_once and not has_check:
+            found.add(name)
+    return frozenset(found)
+
+
+def completed_only(output: str) -> bool:
+    """True when the only complaint of a failed ``up --wait`` (its ``output``) is containers
+    that exited with code 0: Compose 2.x's ``--wait`` fails on a one-shot that finished
+    successfully unless another service depends on it."""
+    codes = [int(code) for _, code in EXITED.findall(output)]
+    return bool(codes) and not any(codes)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The stack after :meth:`Compose.settle`: the containers, and the services that failed
+    or were still pending (a one-shot running, a healthcheck starting) at the deadline."""
+
+    states: tuple[ServiceState, ...]
+    failed: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
 
 
 def _env_entries(env: Mapping[str, str | None] | None) -> list[str]:
@@ -272,6 +361,37 @@ class Compose:
                 if error.strip() not in {"", '""', "null"}:
                     bad.add(state.service)
         return sorted(bad)
+
+    def one_shots(self) -> frozenset[str]:
+        """The services that run to completion (see :func:`one_shots`)."""
+        return one_shots(self.resolved())
+
+    def settle(
+        self,
+        one_shot: Collection[str],
+        timeout: float,
+        *,
+        poll: float = 0.5,
+        on_wait: Callable[[Sequence[str]], object] | None = None,
+    ) -> Settled:
+        """After ``up``: wait (at most ``timeout`` seconds, polling ``ps``) until every
+        one-shot has exited and every other service is running and healthy; stop at the
+        first failure (a container that exited non-zero, died or is unhealthy). Services
+        only waiting on a dependency count as neither. ``on_wait`` is told the pending
+        services once, when there is something to wait for."""
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            states = self.states()
+            verdicts = [(s, s.verdict(one_shot=s.service in one_shot)) for s in states]
+            failed = sorted({s.service for s, v in verdicts if v == "failed"})
+            pending = sorted({s.service for s, v in verdicts if v == "pending"})
+            if failed or not pending or time.monotonic() >= deadline:
+                return Settled(tuple(states), tuple(failed), tuple(pending))
+            if on_wait is not None and not told:
+                on_wait(pending)
+                told = True
+            time.sleep(poll)
 
     def require_services(self, names: Iterable[str]) -> None:
         """A clear error when a name is not a service of this project."""

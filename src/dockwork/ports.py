@@ -1,6 +1,7 @@
 """Host ports the stack publishes: which are free, which are taken, and by what.
 
-Used before ``up`` (fail before starting anything) and by the doctor (one line each).
+Used before ``up`` (fail before starting anything), by the doctor (one line each), and
+after ``up`` for the URL a service answers on (:func:`endpoint`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from dockwork import runner
 
 if TYPE_CHECKING:
-    from dockwork.compose import Compose
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from dockwork.compose import Compose, ServiceState
 
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - what Compose publishes on when no address is given
 _PART = re.compile(r"\$\{[^}]*\}|[^:]+")
@@ -102,4 +105,102 @@ def taken(compose: Compose, resolved: dict[str, Any], ours: set[int]) -> list[Pu
     return [dataclasses.replace(p, variable=variables.get((p.service, p.index))) for p in busy]
 
 
-__all__ = ["Published", "port_free", "published", "taken"]
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a service answers on this machine: one of its own published ports."""
+
+    service: str
+    host: str
+    port: int
+    #: the container port it publishes
+    target: int
+    #: the service's other published container ports
+    others: tuple[int, ...] = ()
+    #: why this port was picked, when the compose files leave it open
+    note: str = ""
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (an IPv6 address in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _healthcheck_text(service: Mapping[str, Any]) -> str:
+    check = service.get("healthcheck") or {}
+    if check.get("disable"):
+        return ""
+    test = check.get("test") or ""
+    return " ".join(map(str, test)) if isinstance(test, list) else str(test)
+
+
+def _choose(name: str, targets: Sequence[int], service: Mapping[str, Any]) -> tuple[int, str]:
+    """The container port that serves HTTP among several the service publishes: the one
+    marked ``app_protocol: http(s)``, else the one its healthcheck probes, else the first
+    in its ``ports:`` (with a note saying so)."""
+    if len(targets) == 1:
+        return targets[0], ""
+    http = {
+        int(p.get("target") or 0)
+        for p in service.get("ports") or []
+        if str(p.get("app_protocol") or "").lower() in {"http", "https"}
+    }
+    marked = [t for t in targets if t in http]
+    if len(marked) == 1:
+        return marked[0], ""
+    check = _healthcheck_text(service)
+    probed = [t for t in marked or targets if re.search(rf"(?<!\d){t}(?!\d)", check)]
+    if len(probed) == 1:
+        return probed[0], ""
+    first = (probed or marked or targets)[0]
+    return first, (
+        f"{name} publishes container ports {', '.join(map(str, targets))}; the URL is the "
+        f"first in its `ports:` ({first}). To show another, list it first or mark it "
+        "`app_protocol: http` (the long `ports:` syntax)."
+    )
+
+
+def _host(url: str) -> str:
+    """An address to open from this machine for a publisher's address."""
+    if url in {"", ANY_ADDRESS}:
+        return "127.0.0.1"
+    return "::1" if url == "::" else url
+
+
+def endpoint(
+    name: str, resolved: Mapping[str, Any], states: Iterable[ServiceState]
+) -> Endpoint | str:
+    """The URL service ``name`` answers on: its own published port (the engine's choice
+    where the compose files leave the host port open), picked among several by
+    :func:`_choose`; or, when there is none, why (a sentence)."""
+    service = (resolved.get("services") or {}).get(name)
+    if service is None:
+        return f"{name!r} is not a service of this project"
+    live: dict[int, list[tuple[int, str]]] = {}  # container port -> (host port, address)
+    running = False
+    for state in states:
+        if state.service == name:
+            running = running or state.state == "running"
+            for port, target, url in state.publishers:
+                if port:
+                    live.setdefault(target, []).append((port, url))
+    if not running:
+        return f"{name} is not running"
+    declared = [
+        int(p.get("target") or 0)
+        for p in service.get("ports") or []
+        if str(p.get("protocol") or "tcp") == "tcp"
+    ]
+    targets = list(dict.fromkeys(t for t in declared if t in live)) or sorted(live)
+    if not targets:
+        return f"{name} publishes no port on this machine (its compose service has no `ports:`)"
+    target, note = _choose(name, targets, service)
+    # an address of its own first, then IPv4's any-address before IPv6's
+    port, url = sorted(live[target], key=lambda p: (p[1] in {"", ANY_ADDRESS, "::"}, ":" in p[1]))[
+        0
+    ]
+    others = tuple(t for t in targets if t != target)
+    return Endpoint(name, _host(url), port, target, others, note)
+
+
+__all__ = ["Endpoint", "Published", "endpoint", "port_free", "published", "taken"]

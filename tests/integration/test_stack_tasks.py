@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
-from tests.helpers import redis_image
+from tests.helpers import needs_docker, redis_image
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -135,8 +134,7 @@ class Tiny:
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Tiny]:
-    if (reason := docker_available()) is not None:
-        pytest.skip(f"needs a Docker engine: {reason}")
+    needs_docker()
     root = tmp_path / f"tiny{uuid.uuid4().hex[:8]}"
     root.mkdir()
     (root / "pyproject.toml").write_text(

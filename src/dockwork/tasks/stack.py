@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from dockwork import envfile, ports
+from dockwork.compose import completed_only
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import clean_errors, project, run, say, split_names
 from dockwork.tasks._signals import Interrupted
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
     from invoke.context import Context
 
-    from dockwork.compose import Compose
+    from dockwork.compose import Compose, ServiceState
     from dockwork.config import Config
 
 
@@ -34,33 +37,119 @@ def _check_ports(config: Config, compose: Compose) -> None:
         )
 
 
-def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> None:
-    """Bring the stack up and wait for health; on failure show what failed and its logs."""
+def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[ServiceState]:
+    """Bring the stack up and wait for health, then for its one-shot services to finish; on
+    failure show what failed and its logs. Returns the containers as they stand."""
     _check_ports(config, compose)
     result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
-    if result.ok:
-        return
-    failing = compose.failing(f"{result.stdout}\n{result.stderr}")
+    output = f"{result.stdout}\n{result.stderr}"
+    one_shot = compose.one_shots()
+    if not result.ok and not completed_only(output):
+        _fail(
+            c,
+            config,
+            compose,
+            compose.failing(output),
+            compose.states(),
+            headline=f"the stack did not become healthy (exit {result.exited})",
+            exit_code=result.exited or 1,
+            one_shot=one_shot,
+        )
+    # `up --wait` returns once every container runs (healthy where it has a healthcheck):
+    # a one-shot may still be running then, and fail a moment later. And Compose fails on
+    # a one-shot that finished with 0 unless a service depends on it. Both settle here.
+    settled = compose.settle(
+        one_shot,
+        config.wait_timeout,
+        on_wait=lambda names: say(_waiting_for(names, one_shot)),
+    )
+    if settled.failed:
+        _fail(
+            c,
+            config,
+            compose,
+            list(settled.failed),
+            settled.states,
+            headline="the stack did not come up cleanly",
+            one_shot=one_shot,
+        )
+    if settled.pending:
+        _fail(
+            c,
+            config,
+            compose,
+            list(settled.pending),
+            settled.states,
+            headline=f"the stack did not settle within {config.wait_timeout} s",
+            one_shot=one_shot,
+            hint=(
+                " dockwork waits for a service without a healthcheck whose restart policy is "
+                '"no" or on-failure to run to completion; one meant to keep running needs a '
+                "healthcheck or `restart: unless-stopped`."
+                if set(settled.pending) & one_shot
+                else ""
+            ),
+        )
+    return list(settled.states)
+
+
+def _waiting_for(names: Iterable[str], one_shot: Collection[str]) -> str:
+    """What ``inv up`` waits for once Compose has returned."""
+    finishing = [n for n in names if n in one_shot]
+    starting = [n for n in names if n not in one_shot]
+    parts = [f"{', '.join(finishing)} to finish"] if finishing else []
+    parts += [f"{', '.join(starting)} to become healthy"] if starting else []
+    return f"waiting for {' and '.join(parts)}"
+
+
+def _fail(
+    c: Context,
+    config: Config,
+    compose: Compose,
+    failing: list[str],
+    states: Iterable[ServiceState],
+    *,
+    headline: str,
+    exit_code: int | None = None,
+    one_shot: Collection[str] = (),
+    hint: str = "",
+) -> NoReturn:
+    """Show the last log lines of each failing service, then fail naming each with its
+    state (a one-shot's exit code) and, unless given, exit with a failed container's code."""
     for name in failing:
         print(f"\n--- last {config.log_tail} log lines of {name} ---", file=sys.stderr)
         run(c, compose.logs([name], tail=config.log_tail), warn=True, pty=False)
+    seen: dict[str, str] = {}
+    codes = []
+    for s in states:
+        if s.service in failing and s.service not in seen:
+            kind = " (one-shot)" if s.service in one_shot else ""
+            seen[s.service] = f"{s.service}{kind} {s.describe()}"
+            if s.state == "exited" and s.exit_code:
+                codes.append(s.exit_code)
+    details = f" {'; '.join(seen.values())}." if seen else ""
     raise DockworkError(
-        f"the stack did not become healthy (exit {result.exited}); failing: "
-        f"{', '.join(failing) or 'see the output above'}. Their last log lines are above; fix "
-        "the cause and run `inv up` again (`inv ps` shows the state of every service).",
-        exit_code=result.exited or 1,
+        f"{headline}; failing: {', '.join(failing) or 'see the output above'}.{details}{hint} "
+        "Their last log lines are above; fix the cause and run `inv up` again (`inv ps` shows "
+        "the state of every service).",
+        exit_code=exit_code or next(iter(codes), 1),
     )
 
 
-def _print_endpoints(compose: Compose, config: Config) -> None:
-    """Where the app (and the frontend's dev server, when it runs) answer."""
-    for s in compose.states():
-        if s.service in {config.app_service, config.web_service}:
-            published = [(p, t, u) for p, t, u in s.publishers if p]
-            if published:
-                port, target, url = published[0]
-                host = "127.0.0.1" if url in {"", "0.0.0.0", "::"} else url  # noqa: S104
-                say(f"{s.service} → http://{host}:{port} (port {target})", out=True)
+def _print_endpoints(config: Config, compose: Compose, states: list[ServiceState]) -> None:
+    """Where the app answers (its own published port), and the frontend's dev server when
+    it runs; when the app publishes no port, say so rather than print another's URL."""
+    resolved = compose.resolved()
+    for name in dict.fromkeys([config.app_service, config.web_service]):
+        found = ports.endpoint(name, resolved, states)
+        if isinstance(found, str):
+            if name == config.app_service:
+                say(f"no URL for the app: {found}.", out=True)
+            continue
+        also = f"; it also publishes {', '.join(map(str, found.others))}" if found.others else ""
+        say(f"{name} → {found.url} (port {found.target}{also})", out=True)
+        if found.note:
+            say(found.note)
 
 
 @task(
@@ -75,8 +164,8 @@ def dev(c: Context, follow: bool = True, build: bool = True) -> None:
     config, compose = project()
     if build:
         run(c, compose.build())
-    _up(c, config, compose, build=False)
-    _print_endpoints(compose, config)
+    states = _up(c, config, compose, build=False)
+    _print_endpoints(config, compose, states)
     if not follow:
         return
     say("following logs; Ctrl-C stops following, the stack keeps running.", out=True)
@@ -97,10 +186,10 @@ def dev(c: Context, follow: bool = True, build: bool = True) -> None:
 @task(help={"build": "build images before starting"})
 @clean_errors
 def up(c: Context, build: bool = False) -> None:
-    """Start the stack in the background and wait until every service is healthy."""
+    """Start the stack in the background; wait until it is healthy and its one-shots are done."""
     config, compose = project()
-    _up(c, config, compose, build=build)
-    _print_endpoints(compose, config)
+    states = _up(c, config, compose, build=build)
+    _print_endpoints(config, compose, states)
 
 
 @task(
