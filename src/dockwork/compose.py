@@ -218,7 +218,9 @@ class Compose:
         return cls(
             project_name=config.project_name,
             files=config.compose_files if at_root else tuple(map(str, config.compose_paths)),
-            project_directory=None if at_root else str(config.root),
+            # Compose's own default: the first file's directory (where it reads .env and
+            # resolves relative paths), which need not be the Python project's
+            project_directory=None if at_root else str(config.compose_dir),
             env_file=config.env_file,
             profiles=config.profiles,
         )

@@ -162,3 +162,20 @@ def test_parse_ps_lines_and_array() -> None:
 def test_unhealthy_is_not_healthy() -> None:
     (state,) = parse_ps(json.dumps({**PS_ITEM, "Health": "starting"}))
     assert not state.healthy
+
+
+def test_compose_files_above_the_project_keep_their_own_directory(tmp_path: Path) -> None:
+    """FastAPI's template: compose.yml at the repository's root, the project in backend/.
+    Compose's project directory (where it reads .env and resolves `build: ./backend`) is the
+    first file's, from anywhere."""
+    (tmp_path / "compose.yml").write_text("services: {}\n")
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    (backend / "pyproject.toml").write_text('[tool.dockwork]\ncompose_files = ["../compose.yml"]\n')
+    config = load_config(backend, environ={})
+    assert config.compose_dir == tmp_path.resolve()
+    at_root = Compose.from_config(config, cwd=backend)
+    assert at_root.files == ("../compose.yml",)
+    assert at_root.project_directory is None  # Compose takes the first file's directory
+    elsewhere = Compose.from_config(config, cwd=tmp_path)
+    assert elsewhere.project_directory == str(tmp_path.resolve())
