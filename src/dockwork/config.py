@@ -43,6 +43,18 @@ DEPLOY_ROUTINGS = ("mesh", "proxy")
 LIMIT_KEYS = ("cpus", "memory")
 #: Docker's rule for stack (and service) names
 STACK_NAME = re.compile(r"^(?=.{1,41}$)[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$")
+#: the migration commands: lists of strings, or unset (None: the tool's preset)
+MIGRATION_STEPS = frozenset(
+    {
+        "migration_upgrade",
+        "migration_downgrade",
+        "migration_revision",
+        "migration_empty_revision",
+        "migration_check",
+        "migration_history",
+        "migration_current",
+    }
+)
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -64,6 +76,25 @@ class Config:
     migrate_command: tuple[str, ...] = ("python", "-m", "app.db", "upgrade", "head")
     #: the migration tool's command line without a subcommand (alembic's CLI)
     alembic_command: tuple[str, ...] = ("python", "-m", "app.db")
+    #: the CLI the db tasks drive (see dockwork.migrations): "alembic", "advanced-alchemy"
+    #: (its `database` group: `litestar database …`, `app database …`) or "custom" (each
+    #: migration_* command given)
+    migration_tool: str = "alembic"
+    #: the preset's command line without a subcommand (default: `alembic_command` for
+    #: alembic; for advanced-alchemy, `migrate_command`'s words before "upgrade")
+    migration_program: tuple[str, ...] = ()
+    #: each command's whole argv, overriding the preset; dockwork fills {revision} (upgrade,
+    #: downgrade) and {message} (the revisions); [] = the tool has no such command
+    migration_upgrade: tuple[str, ...] | None = None
+    migration_downgrade: tuple[str, ...] | None = None
+    migration_revision: tuple[str, ...] | None = None
+    migration_empty_revision: tuple[str, ...] | None = None
+    migration_check: tuple[str, ...] | None = None
+    migration_history: tuple[str, ...] | None = None
+    migration_current: tuple[str, ...] | None = None
+    #: where new revision files belong (default: the `versions` directory under
+    #: `template_inputs`); `inv db.revision` copies them here from a container without it
+    migration_versions: str = ""
     #: the environment variables through which the app, its migrations and its tests get
     #: the database and Redis URLs
     database_url_env: str = "DATABASE_URL"
@@ -250,7 +281,22 @@ def _table(name: str, value: object, source: str) -> tuple[tuple[str, str], ...]
 def _coerce(name: str, value: object, source: str) -> object:
     if name == "test_env":
         return _table(name, value, source)
+    if name in MIGRATION_STEPS:
+        return _argv(name, value, source)
     return _coerce_scalar(name, value, source)
+
+
+def _argv(name: str, value: object, source: str) -> tuple[str, ...]:
+    """A migration command: a list of strings (``[]``: the tool has no such command)."""
+    if isinstance(value, str) and source.startswith("environment"):
+        value = shlex.split(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(
+        f"{source}: `{name}` must be a list of strings (the command's argv, e.g. "
+        f'["alembic", "upgrade", "{{revision}}"]; [] when the tool has no such command), got '
+        f"{value!r}. Fix it in {source}."
+    )
 
 
 def _coerce_scalar(name: str, value: object, source: str) -> object:
@@ -328,6 +374,9 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"{where('postgres_init')}: `postgres_init` must be one of "
             f"{', '.join(POSTGRES_INIT_MODES)}, got {config.postgres_init!r}."
         )
+    from dockwork.migrations import validate as validate_migrations  # noqa: PLC0415
+
+    validate_migrations(config, where)
 
 
 def check_stack_name(config: Config, where: Callable[[str], str] = str) -> None:
@@ -492,6 +541,10 @@ def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict
     if not values.get("project_name"):
         values["project_name"] = _normalise(env.get("COMPOSE_PROJECT_NAME") or root.name)
         values["project_name"] = values["project_name"] or "dockwork"
+    if "migrate_command" not in values:  # the migration tool's upgrade to head
+        from dockwork.migrations import derived_migrate_command  # noqa: PLC0415
+
+        values["migrate_command"] = derived_migrate_command(given)
     if "template_inputs" not in values:
         found = derive_template_inputs(root, given("migrate_command"))
         values["template_inputs"] = (found,) if found else ()

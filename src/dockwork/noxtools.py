@@ -150,11 +150,36 @@ def servers(session: Any, *kinds: str) -> Iterator[Servers]:
             session.warn(render(exc))
 
 
+def roundtrip_steps(config: Config) -> list[tuple[str, list[str] | None]]:
+    """The round trip as (step, argv): upgrade head → downgrade base → upgrade head → drift
+    check, with the project's migration tool; argv None for a step the tool does not have
+    (``migration_<step> = []``). A step it needs and has no command for is a ConfigError."""
+    from dockwork import migrations  # noqa: PLC0415
+
+    def argv(step: str, **values: str) -> list[str] | None:
+        given = getattr(config, migrations.STEPS[step].key)
+        if given is not None and not given:
+            return None  # set to []: the tool has none
+        return migrations.command(config, step, **values)
+
+    return [
+        ("upgrade", migrations.upgrade_to_head(config)),
+        ("downgrade", argv("downgrade", revision="base")),
+        ("upgrade", migrations.upgrade_to_head(config)),
+        ("check", argv("check")),
+    ]
+
+
 def migration_roundtrip(session: Any, admin_url: str) -> None:
     """On a fresh database: upgrade head → downgrade base → upgrade head → drift check."""
     from dockwork import testdb, urls  # noqa: PLC0415
+    from dockwork.errors import DockworkError, render  # noqa: PLC0415
 
     config = load_config()
+    try:
+        steps = roundtrip_steps(config)
+    except DockworkError as exc:
+        session.error(render(exc))
     # unique even on a shared server (DOCKWORK_TEST_DATABASE_URL), where it is dropped first
     name = f"dw_migrations_{os.getpid()}_{secrets.token_hex(3)}"
     testdb.drop(admin_url, name)
@@ -162,11 +187,13 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
     url = urls.with_scheme(urls.with_database(admin_url, name), config.database_scheme)
     # passed through the environment, so the URL's password never shows in nox's log
     env = {config.database_url_env: url}
-    # resolved on the session's PATH, i.e. its virtualenv
-    tool = with_interpreter(config.alembic_command, "python")
     try:
-        for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"], ["check"]):
-            session.run(*tool, *step, env=env)
+        for step, argv in steps:
+            if argv is None:
+                session.log(f"skipped {step}: the migration tool has none (migration_{step} = [])")
+                continue
+            # resolved on the session's PATH, i.e. its virtualenv
+            session.run(*with_interpreter(argv, "python"), env=env)
     finally:
         testdb.drop(admin_url, name)
 
@@ -189,6 +216,7 @@ __all__ = [
     "example_compose",
     "migration_roundtrip",
     "pytest_args",
+    "roundtrip_steps",
     "servers",
     "sync",
     "web_checks",

@@ -1,9 +1,13 @@
 """Database tasks, run in the stack's containers: `inv db.revision`, `db.upgrade`, ….
 
-Alembic commands run in the (dev) migrate service as the host user, so files they write land
-in the checkout owned by you. psql, pg_dump and pg_restore run in the db service as the
-database user its Compose configuration names (POSTGRES_USER, or the image's default), with
-the task's arguments passed as argv, never through a shell.
+The migration tool's commands (alembic, Advanced Alchemy or the project's own: see
+:mod:`dockwork.migrations`) run in the migrate service. Where the project is bind-mounted
+into it, they run as the host user, so files they write land in the checkout owned by you;
+where it is not (a production image, a compose file without the mount), `db.revision` runs
+as the image's user in a container it keeps until it has copied the new files out. psql,
+pg_dump and pg_restore run in the db service as the database user its Compose configuration
+names (POSTGRES_USER, or the image's default), with the task's arguments passed as argv,
+never through a shell.
 
 Anything that replaces the database (restore, reset) builds the replacement aside, swaps it
 in only when it is complete, and drops the old one last: a failure at any step leaves the
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke.tasks import task
 
-from dockwork import urls
+from dockwork import migrations, urls
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks import _signals
 from dockwork.tasks._base import clean_errors, compose_env, host_ids, project, run, say
@@ -306,15 +310,17 @@ def replacing(pg: Postgres, what: str, new: str, *, keep_old: bool = False) -> I
             raise DockworkError(f"{what}: {state}.")
 
 
-def _alembic(config: Config, compose: Compose, *args: str) -> Command:
-    """``compose run --rm -T --user UID:GID migrate <alembic_command> args``."""
-    argv = [*config.alembic_command, *args]
+def _migration(config: Config, compose: Compose, argv: list[str]) -> Command:
+    """``compose run --rm -T --user UID:GID migrate argv``."""
     return compose.run(config.migrate_service, argv, tty=False, user=host_ids())
 
 
-def _alembic_task(c: Context, *args: str) -> Result:
+def _step(c: Context, step: str, **values: str) -> Result:
+    """Run one of the migration tool's commands (``migration_<step>``) in the migrate service."""
     config, compose = project()
-    return run(c, _alembic(config, compose, *args), pty=False)
+    return run(
+        c, _migration(config, compose, migrations.command(config, step, **values)), pty=False
+    )
 
 
 def _migrate_url(compose: Compose, config: Config) -> str:
@@ -344,30 +350,111 @@ def _local(path: str) -> Path:
 )
 @clean_errors
 def revision(c: Context, message: str = "", empty: bool = False) -> None:
-    """Autogenerate a migration from the models (in the dev container, owned by you)."""
+    """Autogenerate a migration from the models (in the migrate service; the file lands here)."""
     if not message.strip():
         raise UsageError('a message is required: `inv db.revision -m "add users.phone"`.')
-    args = ["revision", "-m", message] + ([] if empty else ["--autogenerate"])
-    result = _alembic_task(c, *args)
-    match = GENERATED.search(result.stdout + result.stderr)
+    config, compose = project()
+    argv = migrations.command(config, "empty_revision" if empty else "revision", message=message)
+    versions = migrations.versions_dir(config)
+    mounted = migrations.is_mounted(
+        compose.resolved(), config.migrate_service, versions or config.root
+    )
+    before = migrations.listing(versions)
+    # kept after it exits (no --rm), so what it wrote outside any bind mount can be copied out
+    container = f"{config.project_name}-{config.migrate_service}-revision-{secrets.token_hex(4)}"
+    cmd = compose.command("run").add_option("--name", container).add_flag("-T")
+    # through a bind mount the file is written as you; without one, as the image's own user
+    # (it owns the image's copy of the project), and `docker cp` then writes it here as you
+    cmd.add_option("--user", host_ids() if mounted else None)
+    cmd.add_args([config.migrate_service, *argv])
+    try:
+        result = run(c, cmd, pty=False, warn=True)
+        if not result.ok:
+            raise DockworkError(
+                f"the revision command failed (exit {result.exited}; its error is above)."
+                + ("" if mounted else " " + _not_mounted(config, versions)),
+                exit_code=result.exited or 1,
+            )
+        copied = _copy_out(c, config, container, versions)
+    finally:
+        run(c, ["docker", "rm", "--force", container], pty=False, warn=True, hide=True)
+    new = sorted((migrations.listing(versions) - before) | set(copied))
+    reported = GENERATED.search(f"{result.stdout}\n{result.stderr}")
+    if not new and reported and versions is None:  # no versions directory to list: its word
+        host = migrations.host_path(config, PurePosixPath(reported.group(1)), None)
+        new = [host] if host is not None and host.is_file() else []
+    if not new and (reported or empty):
+        said = f"reported writing {reported.group(1)}" if reported else "was to write a revision"
+        raise DockworkError(
+            f"the revision command {said} in the {config.migrate_service!r} container, but no "
+            "new file arrived on this machine"
+            + (f" in {_shown(versions)}" if versions else "")
+            + f". {_not_mounted(config, versions)}"
+        )
     nothing = (
         "the models match the migrations; nothing was written (`--empty` writes a blank revision)."
     )
-    if match is None:  # the project's env.py already skipped the empty revision
+    if not empty:  # alembic writes one even when autogenerate found no change
+        for path in [p for p in new if p.suffix == ".py" and empty_revision(p.read_text())]:
+            path.unlink()
+            new.remove(path)
+    if not new:  # the tool (or the project's env.py) skipped the empty revision
         say(nothing, out=True)
         return
-    config, _ = project(engine=False)
-    container_path = PurePosixPath(match.group(1))
+    for path in new:
+        say(f"new migration: {_shown(path)}", out=True)
+
+
+def _shown(path: Path) -> str:
+    """A host path as the user can type it: relative to the current directory when inside."""
     try:
-        shown = Path(container_path.relative_to(config.container_workdir))
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        shown = Path(str(container_path))
-    written = config.root / shown
-    if not empty and written.is_file() and empty_revision(written.read_text()):
-        written.unlink()  # alembic writes one even when autogenerate found no change
-        say(nothing, out=True)
-        return
-    say(f"new migration: {shown}", out=True)
+        return str(path)
+
+
+def _not_mounted(config: Config, versions: Path | None) -> str:
+    """What to do when the migrations are not where the container writes."""
+    where = (
+        _shown(versions)
+        if versions
+        else "the directory `migration_versions` names (set it in [tool.dockwork])"
+    )
+    return (
+        f"When the migrations directory is not bind-mounted into the {config.migrate_service!r} "
+        "service, the command runs on the image's copy of the project, as the image's user, "
+        f"and dockwork copies new revision files out of the container into {where}; for that "
+        "the image's user must be able to write its copy. Or mount the project into the "
+        f"service, e.g. under `services: {config.migrate_service}: volumes:` in the development "
+        f'compose file: "- .:{config.container_workdir}".'
+    )
+
+
+def _copy_out(c: Context, config: Config, container: str, versions: Path | None) -> list[Path]:
+    """Copy the revision files ``container`` wrote outside any bind mount to this machine
+    (``docker diff`` lists them); the host files it wrote, never replacing one."""
+    diff = run(c, ["docker", "diff", container], pty=False, hide=True)
+    copied: list[Path] = []
+    for inside in migrations.added_files(diff.stdout):
+        target = migrations.host_path(config, inside, versions)
+        if target is None:
+            continue
+        with tempfile.TemporaryDirectory(prefix="dockwork-revision-") as staging:
+            staged = Path(staging) / inside.name
+            run(c, ["docker", "cp", f"{container}:{inside}", str(staged)], pty=False, hide=True)
+            if not staged.is_file():
+                continue
+            try:
+                with target.open("xb") as dst:  # never over a file that is there
+                    dst.write(staged.read_bytes())
+            except FileExistsError:
+                raise DockworkError(
+                    f"the revision command wrote {inside} in the container, but {_shown(target)} "
+                    "exists on this machine already; it was not replaced. Rename or move it, "
+                    "then run the command again."
+                ) from None
+        copied.append(target)
+    return copied
 
 
 def empty_revision(source: str) -> bool:
@@ -390,35 +477,41 @@ def empty_revision(source: str) -> bool:
 @clean_errors
 def upgrade(c: Context, revision: str = "head") -> None:
     """Apply migrations up to a revision (default head)."""
-    _alembic_task(c, "upgrade", revision)
+    config, compose = project()
+    argv = (
+        migrations.upgrade_to_head(config)
+        if revision == "head"
+        else migrations.command(config, "upgrade", revision=revision)
+    )
+    run(c, _migration(config, compose, argv), pty=False)
 
 
 @task(positional=["revision"], help={"revision": "target revision (required: -1, base, or an id)"})
 @clean_errors
 def downgrade(c: Context, revision: str) -> None:
     """Revert migrations down to a revision (required: -1, base, or an id)."""
-    _alembic_task(c, "downgrade", revision)
+    _step(c, "downgrade", revision=revision)
 
 
 @task
 @clean_errors
 def history(c: Context) -> None:
     """List the migrations, newest first, marking the current one."""
-    _alembic_task(c, "history", "--indicate-current")
+    _step(c, "history")
 
 
 @task
 @clean_errors
 def current(c: Context) -> None:
     """Show the revision the database is at."""
-    _alembic_task(c, "current", "--verbose")
+    _step(c, "current")
 
 
 @task
 @clean_errors
 def check(c: Context) -> None:
     """Fail when the models and the migrations disagree (a migration is missing)."""
-    _alembic_task(c, "check")
+    _step(c, "check")
 
 
 @task(help={"yes": "really replace the database (asked for on purpose)"})
@@ -440,7 +533,7 @@ def reset(c: Context, yes: bool = False) -> None:
         pg.create(swap.scratch)
         argv = compose.run(
             config.migrate_service,
-            [*config.alembic_command, "upgrade", "head"],
+            migrations.upgrade_to_head(config),
             tty=False,
             user=host_ids(),
             env={config.database_url_env: None},  # by name: the URL's password is not echoed
