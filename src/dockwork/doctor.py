@@ -288,6 +288,29 @@ def check_migrations(found: Findings) -> Iterator[Check]:
                 f"add it to the project's dev dependencies (`uv add --dev {argv[0]}`), or fix "
                 "`migrate_command`",
             )
+    from dockwork import migrations  # noqa: PLC0415
+
+    get = lambda key: getattr(config, key)  # noqa: E731 - the settings, by name
+    unset = [
+        f"{step.key} (inv {step.task})"
+        for name, step in migrations.STEPS.items()
+        if migrations.template(get, name) is None
+    ]
+    if unset:
+        yield Check(
+            "migration commands",
+            WARN,
+            f"not set for migration_tool = {config.migration_tool!r}: {', '.join(unset)}",
+            "set each in [tool.dockwork] (its argv; [] if the tool has none)",
+        )
+    if "postgres" in config.test_services and migrations.versions_dir(config) is None:
+        yield Check(
+            "migration versions",
+            WARN,
+            "no single `versions` directory under template_inputs: `inv db.revision` cannot "
+            "tell where new revisions belong",
+            "set `migration_versions` in [tool.dockwork] to that directory",
+        )
     services = found.resolved.get("services") or {}
     service = services.get(config.migrate_service)
     compose = found.compose

@@ -366,7 +366,8 @@ def _alembic_ini(root: Path) -> Path | None:
     """The project's alembic.ini: at its root, else the one below it."""
     if (root / "alembic.ini").is_file():
         return root / "alembic.ini"
-    found = [d / "alembic.ini" for d in _walk(root, SEARCH_DEPTH) if (d / "alembic.ini").is_file()]
+    below = _walk(root, SEARCH_DEPTH + 2)  # src/py/app/db/migrations/alembic.ini
+    found = [d / "alembic.ini" for d in below if (d / "alembic.ini").is_file()]
     return found[0] if len(found) == 1 else None
 
 
@@ -411,8 +412,7 @@ def _migrations(
         return
     found.settings["migrate_command"] = migrate
     found.why.append(f"migrate_command = {migrate!r}: what migrates to head")
-    if migrate[-2:] == ["upgrade", "head"]:
-        found.settings["alembic_command"] = migrate[:-2]
+    _migration_tool(found, migrate)
     inputs = derive_template_inputs(root, migrate)
     if inputs is None and ini is not None:
         inputs = derive_template_inputs(root, [*alembic, "upgrade", "head"])
@@ -423,6 +423,32 @@ def _migrations(
         found.missing["template_inputs"] = (
             'the files the migrated schema depends on: ["migrations"]'
         )
+
+
+def _migration_tool(found: Inferred, migrate: list[str]) -> None:
+    """Which CLI the db tasks drive: alembic's (``… upgrade head``), Advanced Alchemy's
+    ``database`` group (``litestar database upgrade``), or another (each command to fill in)."""
+    words = migrate[: migrate.index("upgrade")] if "upgrade" in migrate else []
+    if words and words[-1] in {"database", "db"}:
+        found.settings["migration_tool"] = "advanced-alchemy"
+        found.settings["migration_program"] = words
+        found.why.append(
+            f"migration_tool = 'advanced-alchemy': {' '.join(words)} is Advanced Alchemy's "
+            "database command group"
+        )
+    elif migrate[-2:] == ["upgrade", "head"]:
+        found.settings["alembic_command"] = migrate[:-2]
+    else:
+        found.settings["migration_tool"] = "custom"
+        found.why.append(
+            f"migration_tool = 'custom': {migrate[0]} is neither alembic nor Advanced Alchemy"
+        )
+        for key, example in (
+            ("migration_revision", '["…", "new", "-m", "{message}"]'),
+            ("migration_downgrade", '["…", "down", "{revision}"]'),
+            ("migration_check", "[] if the tool has no drift check"),
+        ):
+            found.missing[key] = f"that command of your migration tool, e.g. {example}"
 
 
 def dependencies(root: Path) -> set[str]:
@@ -545,6 +571,11 @@ ORDER = (
     "migrate_service",
     "migrate_command",
     "alembic_command",
+    "migration_tool",
+    "migration_program",
+    "migration_revision",
+    "migration_downgrade",
+    "migration_check",
     "database_url_env",
     "database_scheme",
     "redis_url_env",
@@ -647,8 +678,10 @@ def init(root: Path | None = None, *, force: bool = False, compose: Sequence[Pat
     write = functools.partial(_write, force=force, report=report)
     write(project / "tasks.py", TASKS_PY, why="dockwork's invoke tasks", shown="tasks.py")
     kinds = found.settings.get("test_services")
-    migrations = "alembic_command" in found.settings and isinstance(kinds, list)
-    migrations = migrations and "postgres" in kinds  # type: ignore[operator]
+    # the round trip needs upgrade and downgrade: the presets have both, custom may not
+    tool = found.settings.get("migration_tool", "alembic")
+    migrations = "migrate_command" in found.settings and tool != "custom"
+    migrations = migrations and isinstance(kinds, list) and "postgres" in kinds
     sessions = ["compose", "tests", *(["migrations"] if migrations else [])]
     noxfile = NOXFILE_HEAD.format(sessions=sessions) + (NOXFILE_MIGRATIONS if migrations else "")
     write(

@@ -81,3 +81,15 @@ def test_the_migration_program_is_looked_for_in_the_service_image(tmp_path: Path
     check = found["migrations in migrate"]
     assert check.status == doctor.FAIL
     assert "`alembic` of migrate_command is not in service 'migrate'" in check.detail
+
+
+def test_a_custom_migration_tool_lists_the_commands_left_unset(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        'migration_tool = "custom"\nmigrate_command = ["python3", "-V"]\n'
+        'migration_revision = ["./manage", "new", "-m", "{message}"]\n',
+    )
+    check = lines(root)["migration commands"]
+    assert check.status == doctor.WARN
+    assert "migration_downgrade (inv db.downgrade)" in check.detail
+    assert "migration_revision" not in check.detail

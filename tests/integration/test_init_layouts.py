@@ -205,6 +205,10 @@ def test_litestar_fullstack_compose_in_a_deploy_folder(
     assert table["app_service"] == "app"
     assert table["migrate_service"] == "migrator"
     assert table["migrate_command"] == ["litestar", "database", "upgrade", "--no-prompt"]
+    assert table["migration_tool"] == "advanced-alchemy"
+    assert table["migration_program"] == ["litestar", "database"]
+    assert "alembic_command" not in table
+    assert table["template_inputs"] == ["src/py/app/db/migrations"]
     assert table["test_services"] == ["postgres", "redis"]
     assert table["test_paths"] == ["src/py/tests"]
     assert table["pytest_databases"] is True
