@@ -29,7 +29,6 @@ nox.options.sessions = [
     "tests-embedded",
     "migrations",
     "e2e",
-    "clones",
     "swarm",
 ]
 
@@ -109,9 +108,15 @@ def e2e(session: nox.Session) -> None:
     session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones", "not swarm"))
 
 
-@nox.session
+@nox.session(default=False)
 def clones(session: nox.Session) -> None:
-    """Two checkouts run `nox -s tests` at once on one engine: both must pass."""
+    """Two checkouts run `nox -s tests` at once on one engine: both must pass.
+
+    Not a default session: minutes for one property, which the default `tests` session
+    proves in seconds (tests/integration/test_concurrent_runs.py: two runs of one project
+    at once under xdist, sharing its name, each creating databases, tables, Redis keys and
+    containers; both pass, nothing left behind). Run it before a release.
+    """
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_clones.py", "-s"]
     session.run(*noxtools.pytest_args(load_config(), args, "clones"))
@@ -122,6 +127,14 @@ def swarm(session: nox.Session) -> None:
     """`inv deploy.*` on a single-node Docker Swarm: deploy, rolling update, rollback, rm."""
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_swarm.py", "-s"]
+    session.run(*noxtools.pytest_args(load_config(), args, "swarm"))
+
+
+@nox.session(default=False)
+def cluster(session: nox.Session) -> None:
+    """`inv deploy.*` on a three-node swarm (engines in containers): placement, faults, load."""
+    noxtools.sync(session)
+    args = [*session.posargs, "tests/e2e/test_cluster.py", "-s"]
     session.run(*noxtools.pytest_args(load_config(), args, "swarm"))
 
 

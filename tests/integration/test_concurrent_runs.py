@@ -1,0 +1,135 @@
+"""Two runs of one project at the same moment on one engine (two CI jobs on one runner,
+two terminals): each under xdist, each creating databases, tables, Redis keys and test
+containers. Both pass and neither leaves anything behind.
+
+This is what the `clones` session proves with two whole `nox -s tests` in two checkouts
+(minutes); here the same property costs seconds: the runs share the project's name, so
+everything that could collide (container labels, database names, Redis claims, the
+template, ports) is shared ground.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.helpers import dockwork_containers, env_without_services, gone, needs_docker
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PYPROJECT = """
+[project]
+name = "twinprobe"
+version = "0"
+
+[tool.dockwork]
+project_name = "{project}"
+migrate_command = ["python", "migrate.py"]
+template_inputs = ["migrate.py"]
+test_services = ["postgres", "redis"]
+"""
+MIGRATE = """
+import os, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+    conn.execute("CREATE TABLE items (run text, n int)")
+"""
+TESTS = """
+import os, time, psycopg, pytest, redis
+
+RUN = os.environ["TWIN"]
+
+@pytest.mark.parametrize("n", range(6))
+def test_own_database_and_redis(dockwork_database, dockwork_redis, n):
+    with psycopg.connect(dockwork_database.libpq_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO items VALUES (%s, %s)", (RUN, n))
+        runs = {r[0] for r in conn.execute("SELECT run FROM items")}
+    assert runs == {RUN}, "only this run's rows"
+    client = redis.Redis.from_url(dockwork_redis.url)
+    client.set(f"k{n}", RUN)
+    values = {client.get(k) for k in client.keys("k*")}
+    assert values == {RUN.encode()}, "only this run's keys"
+    time.sleep(0.2)
+"""
+
+
+def test_two_runs_of_one_project_at_once(tmp_path: Path) -> None:
+    needs_docker()
+    project = f"dwtwin{uuid.uuid4().hex[:8]}"
+    runs = []
+    for twin in ("a", "b"):
+        root = tmp_path / twin
+        root.mkdir()
+        (root / "pyproject.toml").write_text(PYPROJECT.format(project=project))
+        (root / "migrate.py").write_text(textwrap.dedent(MIGRATE))
+        (root / "test_probe.py").write_text(textwrap.dedent(TESTS))
+        runs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
+                cwd=root,
+                env={**env_without_services(), "TWIN": twin, "DOCKWORK_TEST_BACKEND": "docker"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+        assert "6 passed" in output, output
+    assert gone(project), f"left behind: {dockwork_containers(project)}"
+
+
+@pytest.mark.parametrize("twins", [2])
+def test_the_template_is_built_once_when_runs_race_for_it(tmp_path: Path, twins: int) -> None:
+    """Runs that start together on a server they share (a kept one) migrate the template
+    once: the others wait for it and clone it."""
+    needs_docker()
+    project = f"dwtwin{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "migrated"
+    migrate = MIGRATE + f"\nopen({str(marker)!r}, 'a').write('x')\n"
+    runs = []
+    for twin in range(twins):
+        root = tmp_path / f"r{twin}"
+        root.mkdir()
+        (root / "pyproject.toml").write_text(PYPROJECT.format(project=project))
+        (root / "migrate.py").write_text(textwrap.dedent(migrate))
+        (root / "test_probe.py").write_text(textwrap.dedent(TESTS))
+        (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
+        env = {
+            **env_without_services(),
+            "TWIN": str(twin),
+            "DOCKWORK_TEST_BACKEND": "docker",
+            "DOCKWORK_REUSE": "1",
+        }
+        runs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    try:
+        outputs = [run.communicate(timeout=600)[0] for run in runs]
+        for run, output in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, output
+        assert marker.read_text() == "x", "the template was migrated once"
+    finally:
+        stopped = subprocess.run(
+            [sys.executable, "-m", "invoke", "test-servers.stop"],
+            cwd=tmp_path / "r0",
+            env={**env_without_services(), "DOCKWORK_TEST_BACKEND": "docker"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert gone(project), f"left behind: {dockwork_containers(project)}"
