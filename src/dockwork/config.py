@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
 from dockwork.errors import ConfigError
 from dockwork.private import cache_dir  # re-exported: the one cache, private to its user
+from dockwork.testservers import kinds
 from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
@@ -28,16 +29,13 @@ if TYPE_CHECKING:
 ENV_PREFIX = "DOCKWORK_"
 #: settings that also follow a variable the compose files read (the contract's names); the
 #: DOCKWORK_ name wins over these
-ENV_ALIASES = {
-    "postgres_image": "POSTGRES_IMAGE",
-    "redis_image": "REDIS_IMAGE",
-    "deploy_proxy_image": "HAPROXY_IMAGE",
-}
+ENV_ALIASES = kinds.image_variables() | {"deploy_proxy_image": "HAPROXY_IMAGE"}
 #: Compose's rule for project names (compose-spec: lowercase letters, digits, - and _,
 #: starting with a letter or digit)
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 POSTGRES_INIT_MODES = ("baked", "direct", "entrypoint")
-TEST_SERVICES = ("postgres", "redis")
+#: the built-in test-server kinds (any service of the compose files can be one too)
+TEST_SERVICES = tuple(kinds.KINDS)
 TEST_BACKENDS = ("auto", "docker", "embedded")
 DEPLOY_ROUTINGS = ("mesh", "proxy")
 LIMIT_KEYS = ("cpus", "memory")
@@ -138,8 +136,9 @@ class Config:
     embedded_postgres: str = ""
     #: the address test containers publish their ports on (the engine's loopback by default)
     test_bind: str = "127.0.0.1"
-    #: the servers the project's tests use: "postgres", "redis" (default: those the compose
-    #: files run)
+    #: the servers the project's tests use: "postgres", "redis", or the name of any service of
+    #: the compose files (run as its own container; see testservers.kinds). Default: the
+    #: kinds the compose files run
     test_services: tuple[str, ...] = ("postgres",)
     #: servers the user runs for tests (never the app's DATABASE_URL / REDIS_URL): when set,
     #: dockwork starts nothing and uses these (DOCKWORK_TEST_DATABASE_URL, …_REDIS_URL)
@@ -348,12 +347,7 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"{where('compose_files')}: `compose_files` is empty: dockwork needs at least one "
             'compose file (e.g. ["compose.yaml"]).'
         )
-    unknown = sorted(set(config.test_services) - set(TEST_SERVICES))
-    if unknown:
-        raise ConfigError(
-            f"{where('test_services')}: `test_services` names {', '.join(map(repr, unknown))}; "
-            f"dockwork provides {', '.join(TEST_SERVICES)}."
-        )
+    _validate_test_services(config, where("test_services"))
     if config.database_scheme not in POSTGRES_SCHEMES:
         raise ConfigError(
             f"{where('database_scheme')}: `database_scheme` must be one of "
@@ -377,6 +371,26 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
     from dockwork.migrations import validate as validate_migrations  # noqa: PLC0415
 
     validate_migrations(config, where)
+
+
+def _validate_test_services(config: Config, source: str) -> None:
+    """Each name is a built-in kind or a service of the compose files (read only when a
+    name is not a built-in kind)."""
+    others = kinds.services(config.test_services)
+    if not others:
+        return
+    from dockwork.composefile import services  # noqa: PLC0415 - reads YAML
+
+    present = [p for p in config.compose_paths if p.is_file()]
+    defined = services(present)
+    unknown = [name for name in others if name not in defined]
+    if unknown:
+        where = ", ".join(config.compose_files) if present else "no compose file found"
+        raise ConfigError(
+            f"{source}: `test_services` names {', '.join(map(repr, unknown))}, which is neither "
+            f"a kind dockwork provides ({', '.join(TEST_SERVICES)}) nor a service of the "
+            f"compose files ({where}: {', '.join(sorted(defined)) or 'no services'})."
+        )
 
 
 def check_stack_name(config: Config, where: Callable[[str], str] = str) -> None:
@@ -539,7 +553,9 @@ def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict
         return values.get(name, _FIELDS[name].default)
 
     if not values.get("project_name"):
-        values["project_name"] = _normalise(env.get("COMPOSE_PROJECT_NAME") or root.name)
+        values["project_name"] = _normalise(
+            env.get("COMPOSE_PROJECT_NAME") or _compose_name(root, given("compose_files"))
+        )
         values["project_name"] = values["project_name"] or "dockwork"
     if "migrate_command" not in values:  # the migration tool's upgrade to head
         from dockwork.migrations import derived_migrate_command  # noqa: PLC0415
@@ -555,6 +571,19 @@ def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict
 
             values["test_services"] = server_kinds(present)
     return values
+
+
+def _compose_name(root: Path, files: Sequence[str]) -> str:
+    """The project name Compose itself gives these files: the first file's top-level
+    ``name:`` (when it is a plain value), else its directory's name. Plain ``docker compose``
+    and dockwork then manage one stack, not two with separate volumes."""
+    first = (root / files[0]) if files else root / "compose.yaml"
+    try:
+        text = first.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    match = re.search(r"(?m)^name:\s*['\"]?([A-Za-z0-9][\w.-]*)['\"]?\s*$", text)
+    return match.group(1) if match else first.resolve().parent.name
 
 
 def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:

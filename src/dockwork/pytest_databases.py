@@ -23,12 +23,11 @@ over plugins); those keep starting pytest-databases' containers.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 if TYPE_CHECKING:
-    from dockwork.testservers.env import Database, RedisDatabase
+    import pytest
 
 #: pytest-databases' modules dockwork stands in for, and the fixtures standing in
 MODULES = {
@@ -37,7 +36,7 @@ MODULES = {
 }
 
 
-def _service(cls: type[Any], **fields: Any) -> Any:
+def service(cls: type[Any], **fields: Any) -> Any:
     """One of pytest-databases' service dataclasses; ``container`` (0.18+) is None: no
     container of pytest-databases' runs."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -46,68 +45,12 @@ def _service(cls: type[Any], **fields: Any) -> Any:
     return cls(**{k: v for k, v in fields.items() if k in names})
 
 
-class PostgresFixtures:
-    """``postgres_service`` and its parts: this process's own database."""
-
-    @pytest.fixture(scope="session")
-    def postgres_service(self, dockwork_database: Database) -> Any:
-        """pytest-databases' PostgresService, on this process's own database."""
-        from pytest_databases.docker.postgres import PostgresService  # noqa: PLC0415
-
-        db = dockwork_database
-        return _service(
-            PostgresService,
-            host=db.host,
-            port=db.port,
-            user=db.user,
-            password=db.password,
-            database=db.database,
-        )
-
-    @pytest.fixture(scope="session")
-    def postgres_host(self, dockwork_database: Database) -> str:
-        """The test PostgreSQL's host."""
-        return dockwork_database.host
-
-    @pytest.fixture(scope="session")
-    def postgres_port(self, dockwork_database: Database) -> int:
-        """The test PostgreSQL's port."""
-        return dockwork_database.port
-
-    @pytest.fixture(scope="session")
-    def postgres_user(self, dockwork_database: Database) -> str:
-        """The test PostgreSQL's user."""
-        return dockwork_database.user
-
-    @pytest.fixture(scope="session")
-    def postgres_password(self, dockwork_database: Database) -> str:
-        """The test PostgreSQL's password."""
-        return dockwork_database.password
-
-
-class RedisFixtures:
-    """``redis_service`` and its parts: this process's own logical database."""
-
-    @pytest.fixture(scope="session")
-    def redis_service(self, dockwork_redis: RedisDatabase) -> Any:
-        """pytest-databases' RedisService, on this process's own logical database."""
-        from pytest_databases.docker.redis import RedisService  # noqa: PLC0415
-
-        r = dockwork_redis
-        return _service(RedisService, host=r.host, port=r.port, db=r.db)
-
-    @pytest.fixture(scope="session")
-    def redis_host(self, dockwork_redis: RedisDatabase) -> str:
-        """The test Redis's host."""
-        return dockwork_redis.host
-
-    @pytest.fixture(scope="session")
-    def redis_port(self, dockwork_redis: RedisDatabase) -> int:
-        """The test Redis's port."""
-        return dockwork_redis.port
-
-
-FIXTURES = {"postgres": PostgresFixtures, "redis": RedisFixtures}
+#: the module of dockwork's stand-ins for each kind (module-level fixtures: pytest
+#: deprecates session-scoped fixtures defined as methods of a plugin object)
+FIXTURES = {
+    "postgres": "dockwork._pytest_databases_postgres",
+    "redis": "dockwork._pytest_databases_redis",
+}
 
 
 def stand_in(module: str, manager: pytest.PytestPluginManager) -> None:
@@ -116,7 +59,7 @@ def stand_in(module: str, manager: pytest.PytestPluginManager) -> None:
     name = f"dockwork-pytest-databases-{kind}"
     if kind is None or manager.has_plugin(name):
         return
-    manager.register(FIXTURES[kind](), name=name)
+    manager.register(importlib.import_module(FIXTURES[kind]), name=name)
 
 
-__all__ = ["MODULES", "PostgresFixtures", "RedisFixtures", "stand_in"]
+__all__ = ["MODULES", "service", "stand_in"]

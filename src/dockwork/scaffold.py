@@ -229,9 +229,15 @@ def _score(resolved: dict[str, Any]) -> tuple[int, str]:
     return score, "; ".join(parts) or f"{len(services)} service(s), none built here"
 
 
-def choose_compose(project: Path) -> tuple[list[Path], dict[str, Any], str]:
-    """The compose set that runs the app: its files, resolved, and why it was chosen."""
+def choose_compose(
+    project: Path, start: Path | None = None
+) -> tuple[list[Path], dict[str, Any], str]:
+    """The compose set that runs the app: its files, resolved, and why it was chosen.
+    Searched from the repository's top, or from ``start`` (where init ran) when that is
+    higher: a template copied without its .git."""
     top = repository_top(project)
+    if start is not None and start in top.parents:
+        top = start
     sets = compose_sets(top)
     if not sets:
         raise UsageError(
@@ -412,7 +418,7 @@ def _migrations(
         return
     found.settings["migrate_command"] = migrate
     found.why.append(f"migrate_command = {migrate!r}: what migrates to head")
-    _migration_tool(found, migrate)
+    _migration_tool(found, root, migrate)
     inputs = derive_template_inputs(root, migrate)
     if inputs is None and ini is not None:
         inputs = derive_template_inputs(root, [*alembic, "upgrade", "head"])
@@ -425,16 +431,17 @@ def _migrations(
         )
 
 
-def _migration_tool(found: Inferred, migrate: list[str]) -> None:
+def _migration_tool(found: Inferred, root: Path, migrate: list[str]) -> None:
     """Which CLI the db tasks drive: alembic's (``… upgrade head``), Advanced Alchemy's
     ``database`` group (``litestar database upgrade``), or another (each command to fill in)."""
     words = migrate[: migrate.index("upgrade")] if "upgrade" in migrate else []
-    if words and words[-1] in {"database", "db"}:
+    uses = dependencies(root) & {"advanced-alchemy", "litestar"}
+    if words and words[-1] in {"database", "db"} and uses:
         found.settings["migration_tool"] = "advanced-alchemy"
         found.settings["migration_program"] = words
         found.why.append(
             f"migration_tool = 'advanced-alchemy': {' '.join(words)} is Advanced Alchemy's "
-            "database command group"
+            f"database command group (the project uses {', '.join(sorted(uses))})"
         )
     elif migrate[-2:] == ["upgrade", "head"]:
         found.settings["alembic_command"] = migrate[:-2]
@@ -670,7 +677,7 @@ def init(root: Path | None = None, *, force: bool = False, compose: Sequence[Pat
             f"compose files {' + '.join(_rel(f, project) for f in files)}: named with --compose"
         )
     else:
-        files, resolved, set_why = choose_compose(project)
+        files, resolved, set_why = choose_compose(project, start)
     compose_dir = files[0].parent
     raw_text = "\n".join(f.read_text() for f in files)
     found = infer(project, resolved, raw_text, compose_dir)

@@ -226,3 +226,42 @@ def test_compose_named_on_the_command_line(
     assert "named with --compose" in out
     table = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["dockwork"]
     assert table["compose_files"] == ["tools/deploy/docker/docker-compose.infra.yml"]
+
+
+def test_a_copy_without_git_is_searched_from_where_init_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A template copied with copier, or downloaded as an archive, has no .git."""
+    files = {k: v for k, v in FASTAPI.items() if not k.startswith(".git/")}
+    write(tmp_path, files)
+    assert scaffold.init(tmp_path) == 0
+    assert "compose files ../compose.yml" in capsys.readouterr().out
+
+
+def test_the_project_name_is_composes_own(tmp_path: Path) -> None:
+    """Plain `docker compose` at the root and dockwork manage one stack, not two."""
+    write(tmp_path, FASTAPI)
+    scaffold.init(tmp_path)
+    assert load_config(tmp_path / "backend").project_name == tmp_path.name.lower()
+    named = tmp_path / "compose.yml"
+    named.write_text("name: shopfront\n" + named.read_text())
+    assert load_config(tmp_path / "backend").project_name == "shopfront"
+
+
+def test_a_db_upgrade_cli_of_the_projects_own_is_custom(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = dict(LITESTAR)
+    files["pyproject.toml"] = files["pyproject.toml"].replace(
+        '"litestar", "advanced-alchemy", "asyncpg", "saq"', '"asyncpg", "sqlalchemy"'
+    )
+    files["tools/deploy/docker/docker-compose.yml"] = files[
+        "tools/deploy/docker/docker-compose.yml"
+    ].replace("litestar database upgrade --no-prompt", "python -m shop.manage db upgrade")
+    write(tmp_path, files)
+    scaffold.init(tmp_path)
+    out = capsys.readouterr().out
+    table = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["dockwork"]
+    assert table["migration_tool"] == "custom", out
+    assert "migration_program" not in table
+    assert "# migration_revision = …" in (tmp_path / "pyproject.toml").read_text()

@@ -68,6 +68,10 @@ def test_redis_service(redis_service, redis_host, redis_port):
 """
 
 
+#: deprecations are errors in the probe (dockwork's fixtures must not warn)
+WARNINGS = ("-W", "error::DeprecationWarning", "-W", "error::pytest.PytestRemovedIn10Warning")
+
+
 def run(tmp: Path, enabled: bool, *args: str) -> subprocess.CompletedProcess[str]:
     project = f"dwpdb{uuid.uuid4().hex[:8]}"
     (tmp / "pyproject.toml").write_text(
@@ -78,7 +82,8 @@ def run(tmp: Path, enabled: bool, *args: str) -> subprocess.CompletedProcess[str
     (tmp / "test_probe.py").write_text(textwrap.dedent(TESTS))
     (tmp / "seen").mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        # pytest 9 deprecates session fixtures defined as a plugin object's methods
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *WARNINGS, *args],
         cwd=tmp,
         env={**env_without_services(), "DOCKWORK_TEST_BACKEND": "embedded"},
         capture_output=True,
