@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
@@ -60,6 +61,17 @@ def require_manager(timeout: float = 20) -> None:
             "this Docker engine is a swarm worker, and only a manager deploys: run this on a "
             "manager node, or point DOCKER_HOST (or the docker context) at one."
         )
+
+
+def manager_address() -> str:
+    """The address the app's published port answers on, as this machine sees it: loopback
+    when the manager is this machine, else the manager's address in the swarm (its
+    ``--advertise-addr``)."""
+    from dockwork.engine import is_local_address  # noqa: PLC0415 - only after a deploy
+
+    result = runner.run(["docker", "info", "--format", "{{.Swarm.NodeAddr}}"], check=False)
+    addr = result.stdout.strip() if result.ok else ""
+    return "127.0.0.1" if not addr or is_local_address(addr) else addr
 
 
 def full_name(stack: str, service: str) -> str:
@@ -551,16 +563,199 @@ def prune_objects(kind: str, stack: str, keep: Iterable[str]) -> None:
         runner.run(["docker", kind, "rm", *unused], check=False)
 
 
+#: a constraint's key as swarmkit takes it (manager/constraint/constraint.go)
+_CONSTRAINT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]+$")
+#: its operators, tried in this order (as swarmkit does)
+_OPERATORS = ("==", "!=")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """What a placement constraint can match on a swarm node (``docker node inspect``)."""
+
+    id: str
+    hostname: str
+    role: str = "worker"
+    os: str = "linux"
+    arch: str = "x86_64"
+    labels: dict[str, str] = field(default_factory=dict)
+    engine_labels: dict[str, str] = field(default_factory=dict)
+    addr: str = ""
+    #: "ready", "down", … (Status.State) and "active", "pause", "drain" (Spec.Availability)
+    state: str = "ready"
+    availability: str = "active"
+
+    @property
+    def usable(self) -> bool:
+        """Swarm can start a task on it now."""
+        return self.state == "ready" and self.availability == "active"
+
+    @classmethod
+    def from_inspect(cls, data: dict[str, Any]) -> Node:
+        spec = data.get("Spec") or {}
+        description = data.get("Description") or {}
+        platform = description.get("Platform") or {}
+        status = data.get("Status") or {}
+        return cls(
+            id=str(data.get("ID", "")),
+            hostname=str(description.get("Hostname", "")),
+            role=str(spec.get("Role", "worker")),
+            os=str(platform.get("OS", "")),
+            arch=str(platform.get("Architecture", "")),
+            labels=dict(spec.get("Labels") or {}),
+            engine_labels=dict((description.get("Engine") or {}).get("Labels") or {}),
+            addr=str(status.get("Addr", "")),
+            state=str(status.get("State", "")),
+            availability=str(spec.get("Availability", "")),
+        )
+
+    def __str__(self) -> str:
+        how = "" if self.usable else f", {self.state}/{self.availability}"
+        return f"{self.hostname or self.id[:12]} ({self.role}{how})"
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One placement constraint, ``key == value`` or ``key != value``."""
+
+    text: str
+    key: str
+    equal: bool
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        """As swarmkit parses it; an error naming what is wrong (swarmkit would refuse the
+        service halfway through a deploy)."""
+        for operator in _OPERATORS:
+            if operator not in text:
+                continue
+            key, value = (part.strip() for part in text.split(operator, 1))
+            if not _CONSTRAINT_KEY.match(key) or not value:
+                break
+            return cls(text, key, operator == "==", value)
+        raise DeployError(
+            f"the placement constraint {text!r} is not `<key> == <value>` or `<key> != "
+            "<value>` (keys: node.id, node.hostname, node.role, node.platform.os, "
+            "node.platform.arch, node.labels.<label>, engine.labels.<label>). Nothing was "
+            "deployed."
+        )
+
+    def matches(self, node: Node) -> bool:
+        """Swarm's rule: the node's value equals the constraint's, ignoring case (a label
+        the node does not have is the empty string); ``!=`` is the opposite. A key Swarm
+        does not know matches no node."""
+        key = self.key.lower()
+        values: dict[str, str] = {
+            "node.id": node.id,
+            "node.hostname": node.hostname,
+            "node.role": node.role,
+            "node.platform.os": node.os,
+            "node.platform.arch": node.arch,
+        }
+        if key in values:
+            found = values[key]
+        elif key == "node.ip":
+            return self._ip_matches(node.addr)
+        elif key.startswith("node.labels.") and len(key) > len("node.labels."):
+            found = node.labels.get(self.key[len("node.labels.") :], "")  # label: case kept
+        elif key.startswith("engine.labels.") and len(key) > len("engine.labels."):
+            found = node.engine_labels.get(self.key[len("engine.labels.") :], "")
+        else:
+            return False
+        return (found.casefold() == self.value.casefold()) == self.equal
+
+    def _ip_matches(self, addr: str) -> bool:
+        import ipaddress  # noqa: PLC0415 - only for this rare key
+
+        try:
+            network = ipaddress.ip_network(self.value, strict=False)
+            inside = bool(addr) and ipaddress.ip_address(addr) in network
+        except ValueError:
+            return False
+        return inside == self.equal
+
+
+def nodes() -> list[Node]:
+    """The swarm's nodes (asked of a manager)."""
+    listed = runner.run(["docker", "node", "ls", "--quiet"], check=False)
+    found = _json(["docker", "node", "inspect", *listed.stdout.split()]) if listed.ok else None
+    if not listed.ok or not isinstance(found, list):
+        raise DeployError(
+            "the swarm's nodes could not be listed (`docker node ls`: "
+            f"{listed.stderr.strip() or 'no output'}), so the placement constraints cannot be "
+            "checked. Nothing was deployed."
+        )
+    return [Node.from_inspect(n) for n in found]
+
+
+def placement_problems(stack: dict[str, Any], found: list[Node]) -> list[str]:
+    """For each service of the stack file whose placement constraints no node satisfies
+    (or only nodes that are down or drained): the service, the constraint(s) and the nodes.
+    Constraints are checked together, as Swarm does (every one must hold on one node)."""
+    problems = []
+    for name, service in (stack.get("services") or {}).items():
+        placement = ((service.get("deploy") or {}).get("placement")) or {}
+        texts = [str(c) for c in placement.get("constraints") or []]
+        if not texts:
+            continue
+        constraints = [Constraint.parse(t) for t in texts]
+        eligible = [n for n in found if all(c.matches(n) for c in constraints)]
+        if any(n.usable for n in eligible):
+            continue
+        if eligible:
+            problems.append(
+                f"services.{name}: {' and '.join(texts)} matches only "
+                f"{', '.join(map(str, eligible))}, where Swarm starts no task"
+            )
+            continue
+        alone = [c.text for c in constraints if not any(c.matches(n) for n in found)]
+        named = alone or texts
+        what = "matches no node" if len(named) == 1 else "match no node together"
+        problems.append(f"services.{name}: {' and '.join(named)} {what}")
+    return problems
+
+
+def check_placement(stack: dict[str, Any]) -> None:
+    """Every placement constraint of the stack file is satisfied by a node that can run a
+    task now: otherwise an error naming the service, the constraint and the nodes, before
+    anything changed (Swarm would leave the task pending and the deploy would wait for it
+    until its timeout)."""
+    wanted = any(
+        ((s.get("deploy") or {}).get("placement") or {}).get("constraints")
+        for s in (stack.get("services") or {}).values()
+    )
+    if not wanted:
+        return
+    found = nodes()
+    problems = placement_problems(stack, found)
+    if problems:
+        listed = "; ".join(
+            f"{n} labels {n.labels or '{}'}" for n in sorted(found, key=lambda n: n.hostname)
+        )
+        raise DeployError(
+            f"{'; '.join(problems)}. The swarm's nodes: {listed}. Label a node (`docker node "
+            "update --label-add KEY=VALUE NODE`) or change the constraint in the files "
+            "deploy_files names. Nothing was deployed."
+        )
+
+
 __all__ = [
+    "Constraint",
     "Mount",
+    "Node",
     "ServiceStatus",
+    "check_placement",
     "compose_mounts",
     "create_objects",
     "full_name",
     "has_previous",
     "in_use",
     "logs",
+    "manager_address",
+    "nodes",
     "objects",
+    "placement_problems",
     "prune_objects",
     "require_manager",
     "roll_back_changed",

@@ -22,8 +22,8 @@ What the rendering does to each service:
   entrypoint that reads the file into the variable. The value is never in the stack file.
 - With ``routing = "proxy"`` (engines without IPVS, where Swarm's virtual IPs and ingress
   mesh do not work): every service resolves by DNS round robin (``endpoint_mode: dnsrr``),
-  the app's port is published by an HAProxy service in host mode, which finds the app's
-  tasks through Docker's DNS and health-checks them.
+  the app's port is published by an HAProxy service in host mode on every node (a global
+  service), which finds the app's tasks through Docker's DNS and health-checks them.
 
 A key the rendering cannot translate is an error naming it, never dropped in silence.
 """
@@ -470,7 +470,10 @@ def _proxy_service(plan: Plan, cfg: Object, published: int) -> dict[str, Any]:
             {"target": PROXY_PORT, "published": published, "protocol": "tcp", "mode": "host"}
         ],
         "deploy": {
-            "replicas": 1,
+            # one on every node, like the ingress mesh: the port answers on each node's
+            # address, and a node drained or lost takes only its own proxy with it (a single
+            # replica would move to another node, and its address with it)
+            "mode": "global",
             "endpoint_mode": "dnsrr",
             "restart_policy": {"condition": "any", "delay": "1s"},
             # a port published in host mode cannot be bound twice on one node

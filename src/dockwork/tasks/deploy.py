@@ -1,12 +1,12 @@
 """`inv deploy.*`: the same stack on Docker Swarm, rendered from the compose files.
 
 ``deploy.up`` checks everything first (a swarm manager, the secrets' values, a stack file
-that renders), so bad input changes nothing. Then: the images built under the commit's tag
-(pushed with ``deploy_registry``), the secrets and configs created (named by content), the
-servers and the migration job deployed and the job waited for (a failed migration stops
-here: app and worker keep running the previous version), then the whole stack, waited for
-until every service runs its replicas healthy, an update that failed being rolled back by
-Swarm and reported as a failure.
+that renders, placement constraints some node satisfies), so bad input changes nothing.
+Then: the images built under the commit's tag (pushed with ``deploy_registry``), the
+secrets and configs created (named by content), the servers and the migration job deployed
+and the job waited for (a failed migration stops here: app and worker keep running the
+previous version), then the whole stack, waited for until every service runs its replicas
+healthy, an update that failed being rolled back by Swarm and reported as a failure.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def up(c: Context, build: bool = True) -> None:
     cluster.require_manager(config.engine_timeout)
     prepared = release.prepare(config)  # every check before any change
     rendered = prepared.rendered
+    cluster.check_placement(rendered.stack)
     used, created = cluster.compose_mounts()
     shared = cluster.shared_data(cluster.stack_mounts(config.stack, rendered.stack), used, created)
     if shared:
@@ -144,11 +145,10 @@ def up(c: Context, build: bool = True) -> None:
         run(c, ["docker", "service", "rm", *(cluster.full_name(config.stack, n) for n in obsolete)])
     cluster.prune_objects("secret", config.stack, [s.name for s in rendered.secrets])
     cluster.prune_objects("config", config.stack, [o.name for o in rendered.configs])
-    where = "the node running the proxy" if config.deploy_routing == "proxy" else "every node"
     if rendered.published is not None:
         say(
-            f"{config.app_service} → http://127.0.0.1:{rendered.published} (port "
-            f"{rendered.published} of {where})",
+            f"{config.app_service} → http://{cluster.manager_address()}:{rendered.published} (port "
+            f"{rendered.published} of every node)",
             out=True,
         )
     say(f"stack {config.stack!r} is up at {prepared.tag}: `inv deploy.ps` lists its tasks.")
