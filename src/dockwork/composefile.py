@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dockwork.testservers import kinds
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-#: image names that mean PostgreSQL / Redis (official images, common variants and forks)
-POSTGRES_IMAGES = ("postgres", "postgis", "timescale")
-REDIS_IMAGES = ("redis", "valkey")
+#: image names that mean PostgreSQL / Redis (the registry's, see testservers.kinds)
+POSTGRES_IMAGES = kinds.POSTGRES.compose_images
+REDIS_IMAGES = kinds.REDIS.compose_images
 
 
 def kind_of_image(image: str) -> str | None:
-    """``"postgres"``, ``"redis"`` or None for an image reference (variables left as text)."""
-    text = image.lower()
-    if any(name in text for name in POSTGRES_IMAGES):
-        return "postgres"
-    if any(name in text for name in REDIS_IMAGES):
-        return "redis"
-    return None
+    """The built-in test-server kind (``"postgres"``, ``"redis"``) an image reference means,
+    or None (variables left as text)."""
+    return kinds.kind_of_image(image)
 
 
 def services(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
@@ -44,9 +42,10 @@ def services(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
 
 
 def server_kinds(paths: Iterable[Path]) -> tuple[str, ...]:
-    """The test servers a project needs: those its compose files run (PostgreSQL first)."""
-    kinds = {kind_of_image(str(s.get("image") or "")) for s in services(paths).values()}
-    return tuple(k for k in ("postgres", "redis") if k in kinds)
+    """The test servers a project needs: the kinds its compose files run (in the registry's
+    order: PostgreSQL first)."""
+    found = {kind_of_image(str(s.get("image") or "")) for s in services(paths).values()}
+    return tuple(k for k in kinds.KINDS if k in found)
 
 
 __all__ = ["POSTGRES_IMAGES", "REDIS_IMAGES", "kind_of_image", "server_kinds", "services"]

@@ -13,7 +13,8 @@ read at import time see them. Otherwise nothing starts until a test asks.
 
 Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database`` / ``dockwork_redis``
 (this process's own, structured: URLs and parts), ``dockwork_database_url`` /
-``dockwork_redis_url`` (their URLs); with ``pytest_databases = true``, pytest-databases'
+``dockwork_redis_url`` (their URLs), ``dockwork_services`` (compose services run as test
+servers: host and published ports); with ``pytest_databases = true``, pytest-databases'
 ``postgres_service`` and ``redis_service`` (see :mod:`dockwork.pytest_databases`).
 """
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from dockwork.testservers.base import Servers
-    from dockwork.testservers.env import Database, RedisDatabase
+    from dockwork.testservers.env import Database, RedisDatabase, Service
     from dockwork.testservers.process import ProcessServers
     from dockwork.testservers.run import Run
 
@@ -313,6 +314,15 @@ def dockwork_redis(request: pytest.FixtureRequest, _dockwork_cleanup: None) -> R
 def dockwork_redis_url(dockwork_redis: RedisDatabase) -> str:
     """This process's own Redis logical database's URL."""
     return dockwork_redis.url
+
+
+@pytest.fixture(scope="session")
+def dockwork_services(request: pytest.FixtureRequest) -> dict[str, Service]:
+    """The compose services run as test servers (``test_services`` naming services of the
+    compose files), by name: ``host``, ``ports`` (container port → published port) and
+    ``url(port, scheme="http")``. One container per service for the whole run, shared by
+    every xdist worker."""
+    return _or_fail(request, lambda: _local(request.config).services())
 
 
 def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:

@@ -184,8 +184,8 @@ def test_ci_runs_the_default_nox_sessions_like_ci_run() -> None:
     c.remainder = "-s lint"  # type: ignore[misc]
     quality.ci(c, reuse=True)
     assert ran(c) == ["nox", "nox -R -s lint"]
-    ci_run = (ROOT / ".ci" / "run").read_text()
-    assert ci_run.rstrip().endswith("exec uv run nox"), "CI runs the same default sessions"
+    ci_run = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "uv run nox" in ci_run, "CI runs the same default sessions"
 
 
 def test_web_tasks_run_in_the_node_service_as_the_host_user(

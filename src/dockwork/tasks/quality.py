@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from invoke.tasks import task
 
-from dockwork import runner, urls
+from dockwork import runner
 from dockwork.config import cache_dir
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import (
@@ -26,6 +26,7 @@ from dockwork.tasks._base import (
     run,
     say,
 )
+from dockwork.testservers import kinds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -138,24 +139,21 @@ def test_server_urls(compose: Compose, config: Config) -> dict[str, str]:
     servers the project's tests use (``test_services``) are named.
     """
     environment = compose.resolved()["services"][config.app_service].get("environment") or {}
-    wanted = {
-        "postgres": ("DOCKWORK_TEST_DATABASE_URL", "database_url_env"),
-        "redis": ("DOCKWORK_TEST_REDIS_URL", "redis_url_env"),
-    }
     settings = {}
-    for kind in config.test_services:
-        setting, key = wanted[kind]
+    for name in config.test_services:
+        kind = kinds.of(name)
+        setting, key = kind.environment, kind.app_url_setting
+        if setting is None or key is None:  # a compose service: its own container, from Docker
+            continue
         variable = getattr(config, key)
         value = environment.get(variable)
         if not value:
             raise UsageError(
                 f"the {config.app_service!r} service has no {variable} in its environment; "
-                f"`inv test` needs it to find the stack's {kind}. Set `{key}` in "
+                f"`inv test` needs it to find the stack's {name}. Set `{key}` in "
                 "[tool.dockwork] to the variable the app reads."
             )
-        if kind == "postgres":
-            value = urls.with_database(urls.libpq(str(value)), "postgres")
-        settings[setting] = str(value)
+        settings[setting] = kind.admin_url(str(value))
     return settings
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from dockwork import urls
+from dockwork.testservers import kinds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +21,11 @@ class Servers:
 
     ``database_url`` is an admin URL (libpq form) of a PostgreSQL server, on its maintenance
     database; ``redis_url`` a Redis server. Either is None when the project did not ask for
-    it. ``handles`` name what the backend started (container ids, process ids), so any
-    process of the run can release them; ``owned`` is False for servers the user named.
+    it (which field carries which kind: :mod:`.kinds`). ``services`` holds the compose
+    services run as test servers: name → ``{"host": …, "ports": {container port: host
+    port}}`` (JSON keys: strings). ``handles`` name what the backend started (container
+    ids, process ids), so any process of the run can release them; ``owned`` is False for
+    servers the user named.
     """
 
     backend: str
@@ -29,14 +34,42 @@ class Servers:
     owned: bool = True
     handles: tuple[str, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, backend: str, found: Mapping[str, str], **rest: Any) -> Servers:
+        """Servers handing out ``found`` (admin URLs by kind)."""
+        fields = kinds.servers_fields(found)
+        return cls(
+            backend,
+            database_url=fields.get("database_url"),
+            redis_url=fields.get("redis_url"),
+            **rest,
+        )
+
+    def url(self, kind: str) -> str | None:
+        """The admin URL of a kind handed out as one (None: not asked for, or no URL)."""
+        name = kinds.of(kind).servers_field
+        return getattr(self, name) if name else None
+
+    def urls(self) -> dict[str, str]:
+        """Admin URLs by kind, of the kinds this run has."""
+        return {k: url for k in kinds.KINDS if (url := self.url(k))}
+
+    def host_ports(self) -> dict[str, list[int]]:
+        """The ports each test server answers on, by name (what a reused one must still
+        publish)."""
+        found = {kind: [urlsplit(url).port or 0] for kind, url in self.urls().items()}
+        for name, where in self.services.items():
+            found[name] = [int(port) for port in (where.get("ports") or {}).values()]
+        return found
 
     def describe(self) -> str:
         """One line for headers and logs, passwords masked."""
-        where = [
-            f"{kind} at {urls.mask(url)}"
-            for kind, url in (("postgres", self.database_url), ("redis", self.redis_url))
-            if url
-        ]
+        where = [f"{kind} at {urls.mask(url)}" for kind, url in self.urls().items()]
+        for name, ports in self.host_ports().items():
+            if name in self.services:
+                where.append(f"{name} at {self.services[name].get('host')} ports {ports}")
         return f"{self.backend}: {', '.join(where) or 'no servers'}"
 
     def to_json(self) -> str:
@@ -48,6 +81,7 @@ class Servers:
         """Read back :meth:`to_json`."""
         data = json.loads(text)
         data["handles"] = tuple(data.get("handles") or ())
+        data["services"] = data.get("services") or {}
         return cls(**data)
 
 

@@ -7,7 +7,10 @@
    → Docker when an engine answers, else embedded when the wheels are installed, else one
    message naming both ways to fix it.
 
-A project asks only for the servers it uses (``test_services``).
+A project asks only for the servers it uses (``test_services``). Compose services run as
+test servers (see :mod:`.kinds`) come from Docker whatever the decision: the external
+backend starts their containers beside the user's servers; the embedded backend refuses
+them with one message.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from typing import TYPE_CHECKING, cast
 
 from dockwork import engine, urls
 from dockwork.errors import ProvisionError
-from dockwork.testservers.containers import postgres_spec, redis_spec
-from dockwork.testservers.external import SETTINGS, ExternalBackend
+from dockwork.testservers import kinds
+from dockwork.testservers.external import ExternalBackend
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from dockwork.config import Config
     from dockwork.testservers.base import Backend, Lifecycle, Servers
     from dockwork.testservers.containers import ContainerSpec
@@ -33,33 +38,33 @@ if TYPE_CHECKING:
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, compared against
 
 
-def specs(config: Config) -> list[ContainerSpec]:
-    """The containers this project's tests need, from its configuration."""
-    made = {
-        "postgres": lambda: postgres_spec(config.postgres_image, config.postgres_init),
-        # pytest-databases' RedisService carries no password
-        "redis": lambda: redis_spec(config.redis_image, auth=not config.pytest_databases),
-    }
-    return [made[kind]() for kind in config.test_services]
+def specs(config: Config, names: Sequence[str] | None = None) -> list[ContainerSpec]:
+    """The containers this project's tests need (or ``names`` of them), from its
+    configuration."""
+    wanted = config.test_services if names is None else names
+    return [kinds.of(name).spec(config, name) for name in wanted]
 
 
-def _external(config: Config) -> ExternalBackend | None:
-    given = {"postgres": config.test_database_url, "redis": config.test_redis_url}
-    if not any(given.values()):
+def _given(config: Config) -> dict[str, str]:
+    """The servers dockwork's own settings name, by kind."""
+    return {name: url for name, kind in kinds.KINDS.items() if (url := kind.given_url(config))}
+
+
+def _external(config: Config, services: Backend | None = None) -> ExternalBackend | None:
+    given = _given(config)
+    if not given:
         return None
-    missing = [kind for kind in config.test_services if not given[kind]]
+    wanted = [name for name in config.test_services if kinds.of(name).url_setting]
+    missing = [name for name in wanted if name not in given]
     if missing:
-        names = ", ".join(SETTINGS[k] for k in missing)
+        names = ", ".join(str(kinds.of(k).environment) for k in missing)
         raise ProvisionError(
             f"dockwork's test-server settings name some servers but not {names}, which this "
             f"project's tests use (test_services = {list(config.test_services)}). Set {names} "
             "as well, or unset the others to let dockwork start every server."
         )
-    wanted = set(config.test_services)
     return ExternalBackend(
-        config.test_database_url if "postgres" in wanted else None,
-        config.test_redis_url if "redis" in wanted else None,
-        timeout=config.service_timeout,
+        {name: given[name] for name in wanted}, timeout=config.service_timeout, services=services
     )
 
 
@@ -94,12 +99,16 @@ def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
     """The contract's order: dockwork's own URLs → ``test_backend`` → an engine that
     answers → the embedded wheels; one message naming the ways out when nothing fits."""
     if _external(config) is not None:
-        named = [SETTINGS[k] for k in config.test_services]
-        return Decision("external", f"{' and '.join(named)} name them")
+        named = [str(kinds.of(k).environment) for k in config.test_services if k in kinds.KINDS]
+        services = kinds.services(config.test_services)
+        also = f" (the compose services {', '.join(services)}: Docker)" if services else ""
+        return Decision("external", f"{' and '.join(named)} name them{also}")
     if not config.test_services:
+        listed = " or ".join(f'"{name}"' for name in kinds.KINDS)
         raise ProvisionError(
             "this project's tests use no servers (test_services is empty), yet a test asked "
-            'for one. Add "postgres" or "redis" to test_services in [tool.dockwork].'
+            f"for one. Add {listed} (or a service of the compose files) to test_services in "
+            "[tool.dockwork]."
         )
     if config.test_backend == "embedded":
         return Decision("embedded", "test_backend is embedded")
@@ -112,6 +121,11 @@ def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
     if config.test_backend == "auto":
         from dockwork.testservers import embedded  # noqa: PLC0415
 
+        refused = embedded.unsupported(config.test_services)
+        if refused is not None:
+            raise ProvisionError(
+                f"no test servers: no Docker engine answers{where} ({reason}); {refused.message}"
+            )
         why_not = embedded.missing(config.test_services)
         if why_not is None:
             return Decision("embedded", f"no Docker engine answers{where} ({reason})")
@@ -135,7 +149,10 @@ def discover(
     """The backend :func:`decide` picks, ready to start."""
     decision = decision or decide(config)
     if decision.backend == "external":
-        external = _external(config)
+        services = kinds.services(config.test_services)
+        external = _external(
+            config, _services_docker(config, owner, services) if services else None
+        )
         assert external is not None  # decided from it
         return external
     if decision.backend == "embedded":
@@ -144,10 +161,26 @@ def discover(
     return _docker(config, owner, decision.engine)
 
 
+def _services_docker(config: Config, owner: Owner | None, services: list[str]) -> Backend:
+    """Containers for the compose services among the test servers, beside servers the user
+    names (which cover only the built-in kinds)."""
+    from dockwork.testservers.docker import connect  # noqa: PLC0415
+
+    found, reason = connect()
+    if found is None:
+        raise ProvisionError(
+            f"the compose services {', '.join(map(repr, services))} in test_services run as "
+            f"containers even when dockwork's settings name the other servers, and no Docker "
+            f"engine answers ({reason}). Start Docker (or point DOCKER_HOST at an engine), or "
+            "remove them from test_services."
+        )
+    return _docker(config, owner, found, services)
+
+
 def _embedded(config: Config, owner: Owner | None) -> Backend:
     from dockwork.testservers.embedded import EmbeddedBackend  # noqa: PLC0415
 
-    if "postgres" in config.test_services:
+    if kinds.POSTGRES.name in config.test_services:
         check_parity(config)
     return EmbeddedBackend(
         config.project_name,
@@ -188,7 +221,9 @@ def check_parity(config: Config) -> str | None:
     return None
 
 
-def _docker(config: Config, owner: Owner | None, found: Engine) -> Backend:
+def _docker(
+    config: Config, owner: Owner | None, found: Engine, names: Sequence[str] | None = None
+) -> Backend:
     from dockwork.testservers import reuse_cache  # noqa: PLC0415
     from dockwork.testservers.docker import DockerBackend  # noqa: PLC0415
 
@@ -198,7 +233,7 @@ def _docker(config: Config, owner: Owner | None, found: Engine) -> Backend:
     bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
     backend = DockerBackend(
         config.project_name,
-        specs(config),
+        specs(config, names),
         reuse=config.reuse,
         service_timeout=config.service_timeout,
         bind=bind,
@@ -215,10 +250,12 @@ def _docker(config: Config, owner: Owner | None, found: Engine) -> Backend:
 
 
 #: where each backend that starts servers keeps its lifecycle functions (``release`` and
-#: ``renew``, see :class:`.base.Lifecycle`); the others (external, reused) have none
+#: ``renew``, see :class:`.base.Lifecycle`); reused servers have none. The external
+#: backend's handles are the containers of the compose services it had Docker start
 LIFECYCLES = {
     "docker": "dockwork.testservers.docker",
     "embedded": "dockwork.testservers.embedded",
+    "external": "dockwork.testservers.docker",
 }
 
 
@@ -252,16 +289,24 @@ def choice(config: Config) -> str:
     if decision.backend == "external":
         external = _external(config)
         assert external is not None
-        named = [urls.mask(u) for u in (external.database_url, external.redis_url) if u]
-        return f"external ({', '.join(named)})"
+        named = [urls.mask(u) for u in external.given.values()]
+        services = kinds.services(config.test_services)
+        also = (
+            f"; the compose services {', '.join(services)} as Docker containers" if services else ""
+        )
+        return f"external ({', '.join(named)}){also}"
     if decision.backend == "embedded":
         from dockwork.testservers import embedded  # noqa: PLC0415
 
+        refused = embedded.unsupported(config.test_services)
+        if refused is not None:
+            return f"embedded, but {refused.message}"
         why_not = embedded.missing(config.test_services)
         if why_not:
             return f"embedded, but {why_not}: tests that need servers will fail"
-        ours, _ = postgres_majors(config) if "postgres" in config.test_services else ("", "")
-        warning = check_parity(config) if "postgres" in config.test_services else None
+        postgres = kinds.POSTGRES.name in config.test_services
+        ours, _ = postgres_majors(config) if postgres else ("", "")
+        warning = check_parity(config) if postgres else None
         version = f" (PostgreSQL {ours})" if ours else ""
         note = f"; warning: {warning}" if warning else ""
         return (

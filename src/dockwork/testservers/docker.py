@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dockwork.errors import ProvisionError, describe
-from dockwork.testservers import baking, readiness, reuse_cache
+from dockwork.testservers import baking, kinds, readiness, reuse_cache
 from dockwork.testservers.base import Servers
 from dockwork.testservers.containers import LABEL, ContainerSpec, password_of
 from dockwork.testservers.engine_api import ApiError, Engine
+from dockwork.testservers.kinds import Endpoint
 from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned
 
 if TYPE_CHECKING:
@@ -204,25 +205,37 @@ class DockerBackend:
         t0 = time.monotonic()
         try:
             self.reaped = self._engine_call(self.reap_orphans)
-            with ThreadPoolExecutor(max_workers=len(self.specs)) as pool:
+            with ThreadPoolExecutor(max_workers=max(1, len(self.specs))) as pool:
                 started = list(
                     pool.map(lambda s: self._engine_call(self._container_for, s), self.specs)
                 )
             self.timings["containers"] = time.monotonic() - t0
-            found = {
-                spec.kind: spec.url(self.host, port, password)
-                for (_, port, password), spec in zip(started, self.specs, strict=True)
-            }
-            self._wait_ready([cid for cid, _, _ in started], found)
+            endpoints = [
+                Endpoint(
+                    self.host,
+                    ports,
+                    spec.url(self.host, ports[spec.port], password) if spec.ports else None,
+                )
+                for (_, ports, password), spec in zip(started, self.specs, strict=True)
+            ]
+            self._engine_call(self._wait_ready, [cid for cid, _, _ in started], endpoints)
         except BaseException:
             self._stop_quietly()
             raise
         self.timings["total"] = time.monotonic() - t0
         names = {spec.kind: cid[:12] for (cid, _, _), spec in zip(started, self.specs, strict=True)}
-        servers = Servers(
+        pairs = list(zip(self.specs, endpoints, strict=True))
+        servers = Servers.of(
             self.name,
-            database_url=found.get("postgres"),
-            redis_url=found.get("redis"),
+            {spec.kind: where.url for spec, where in pairs if where.url},
+            services={
+                spec.kind: {
+                    "host": where.host,
+                    "ports": {str(c): h for c, h in where.ports.items()},
+                }
+                for spec, where in pairs
+                if where.url is None
+            },
             owned=not self.reuse,
             handles=tuple(self._owned),
             details=names | {"run": self.run_id, "reaped": str(len(self.reaped))},
@@ -261,14 +274,12 @@ class DockerBackend:
         """The image to run (pulled if missing; baked where the spec says)."""
         found = self.engine.image(spec.image)
         if found is None:
-            variable = "POSTGRES_IMAGE" if spec.kind == "postgres" else "REDIS_IMAGE"
             try:
                 self.engine.pull(spec.image)
             except ApiError as exc:
                 raise ProvisionError(
                     f"image {spec.image!r} for the test {spec.kind} is not present and could "
-                    f"not be pulled ({exc.explanation}). Pull it, or set {variable} to an image "
-                    "you have."
+                    f"not be pulled ({exc.explanation}). {kinds.of(spec.kind).image_hint}"
                 ) from exc
             found = self.engine.image(spec.image) or {}
         if not spec.baked:
@@ -276,8 +287,9 @@ class DockerBackend:
         labels = self.labels(spec) | {f"{LABEL}.service": "bake"}
         return baking.baked_image(self.engine, spec, str(found.get("Id", "")), labels)
 
-    def _container_for(self, spec: ContainerSpec) -> tuple[str, int, str]:
-        """A started container for ``spec``: its id, host port and the server's password."""
+    def _container_for(self, spec: ContainerSpec) -> tuple[str, dict[int, int], str]:
+        """A started container for ``spec``: its id, host ports (by container port) and the
+        server's password."""
         if self.reuse:
             return self._reused(spec)
         image = self._image(spec)
@@ -286,9 +298,9 @@ class DockerBackend:
         cid = self._create(spec, image, name, password)
         self._owned.append(cid)
         self.engine.start(cid)
-        return cid, self._host_port(cid, spec), password
+        return cid, self._host_ports(cid, spec), password
 
-    def _reused(self, spec: ContainerSpec) -> tuple[str, int, str]:
+    def _reused(self, spec: ContainerSpec) -> tuple[str, dict[int, int], str]:
         name = f"dockwork-{self.project}-{spec.kind}-{spec.config_hash()}"
         try:
             cid = str(self.engine.inspect(name)["Id"])
@@ -305,49 +317,61 @@ class DockerBackend:
         self.engine.start(cid)  # started already: fine
         config = self.engine.inspect(cid).get("Config") or {}
         password = password_of(spec, config.get("Env") or [], config.get("Cmd") or [])
-        return cid, self._host_port(cid, spec), password
+        return cid, self._host_ports(cid, spec), password
 
     def _create(self, spec: ContainerSpec, image: str, name: str, password: str) -> str:
         environment, command = spec.with_password(password)
-        port = f"{spec.port}/tcp"
+        ports = [f"{port}/tcp" for port in spec.ports]
         host_config: dict[str, Any] = {
-            "PortBindings": {port: [{"HostIp": self.bind, "HostPort": ""}]},
+            "PortBindings": {port: [{"HostIp": self.bind, "HostPort": ""}] for port in ports},
             "Tmpfs": dict(spec.tmpfs),
         }
-        if spec.kind == "postgres":
-            host_config["ShmSize"] = 256 * 1024 * 1024
+        if spec.shm_size:
+            host_config["ShmSize"] = spec.shm_size
         config: dict[str, Any] = {
             "Image": image,
-            "Cmd": command,
             "Env": [f"{k}={v}" for k, v in environment.items()],
             "Labels": self.labels(spec),
-            "ExposedPorts": {port: {}},
+            "ExposedPorts": {port: {} for port in ports},
             "HostConfig": host_config,
         }
+        if command:  # none: the image's own
+            config["Cmd"] = command
+        if spec.healthcheck:
+            config["Healthcheck"] = dict(spec.healthcheck)
         if spec.entrypoint is not None:
             config["Entrypoint"] = list(spec.entrypoint)
         if spec.user:
             config["User"] = spec.user
         return self.engine.create(name, config)
 
-    def _host_port(self, cid: str, spec: ContainerSpec) -> int:
+    def _host_ports(self, cid: str, spec: ContainerSpec) -> dict[int, int]:
         deadline = time.monotonic() + 10
         while True:
             state = self.engine.inspect(cid)
-            bindings = ((state.get("NetworkSettings") or {}).get("Ports") or {}).get(
-                f"{spec.port}/tcp"
-            )
-            if bindings:
-                return int(bindings[0]["HostPort"])
+            published = (state.get("NetworkSettings") or {}).get("Ports") or {}
+            bindings = {port: published.get(f"{port}/tcp") for port in spec.ports}
+            if all(bindings.values()):
+                return {
+                    port: int(found[0]["HostPort"]) for port, found in bindings.items() if found
+                }
             exited = (state.get("State") or {}).get("Status") in {"exited", "dead"}
             if exited or time.monotonic() > deadline:
-                raise ProvisionError(self._failure(cid, spec, "it published no port"))
+                missing = ", ".join(str(p) for p, found in bindings.items() if not found)
+                raise ProvisionError(self._failure(cid, spec, f"it published no port {missing}"))
             time.sleep(0.05)
 
-    def _wait_ready(self, cids: list[str], found: dict[str, str]) -> None:
+    def _probe(self, cid: str, spec: ContainerSpec, endpoint: Endpoint) -> readiness.Probe:
+        """Its own healthcheck turning healthy, when the spec says so and the container has
+        one; else its kind's probe (a real query)."""
+        if spec.use_health and (self.engine.inspect(cid).get("State") or {}).get("Health"):
+            return _healthy(self.engine, cid)
+        return kinds.of(spec.kind).probe(endpoint)
+
+    def _wait_ready(self, cids: list[str], endpoints: list[Endpoint]) -> None:
         probes = {
-            spec.kind: _watch(self.engine, cid, _probe_for(spec.kind, found[spec.kind]))
-            for cid, spec in zip(cids, self.specs, strict=True)
+            spec.kind: _watch(self.engine, cid, self._probe(cid, spec, endpoint))
+            for cid, spec, endpoint in zip(cids, self.specs, endpoints, strict=True)
         }
         t0 = time.monotonic()
         failed = readiness.failures(probes, timeout=self.service_timeout)
@@ -363,17 +387,30 @@ class DockerBackend:
             logs = self.engine.logs(cid).rstrip()
         except ApiError as exc:
             state, logs = "unknown", f"(logs unavailable: {describe(exc)})"
+        kind = kinds.of(spec.kind)
+        image = kind.image_variable or f"the {spec.kind!r} service's image in the compose files"
         return (
             f"the test {spec.kind} (container {cid[:12]}, image {spec.image}, state {state}) "
             f"is not ready: {why}. Its last log lines:\n{logs or '(no output)'}\n"
-            "Check the image (POSTGRES_IMAGE / REDIS_IMAGE) and the engine; "
-            "DOCKWORK_SERVICE_TIMEOUT raises the deadline; DOCKWORK_POSTGRES_INIT=entrypoint "
-            "starts PostgreSQL through its image's entrypoint."
+            f"Check the image ({image}) and the engine; "
+            f"DOCKWORK_SERVICE_TIMEOUT raises the deadline.{kind.not_ready_hint}"
         )
 
 
-def _probe_for(kind: str, url: str) -> readiness.Probe:
-    return readiness.redis_probe(url) if kind == "redis" else readiness.postgres_probe(url)
+def _healthy(engine: Engine, cid: str) -> readiness.Probe:
+    """The container's healthcheck says healthy (the engine's ``State.Health``)."""
+
+    def probe() -> None:
+        health = (engine.inspect(cid).get("State") or {}).get("Health") or {}
+        status = health.get("Status")
+        if status != "healthy":
+            log = (health.get("Log") or [{}])[-1]
+            output = str(log.get("Output") or "").strip()[-200:]
+            raise ConnectionError(
+                f"its healthcheck says {status}" + (f": {output}" if output else "")
+            )
+
+    return probe
 
 
 def _watch(engine: Engine, cid: str, probe: readiness.Probe, every: float = 0.5) -> readiness.Probe:

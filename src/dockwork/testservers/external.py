@@ -1,61 +1,89 @@
 """Servers the user runs and names in dockwork's own settings: used, never started or stopped.
 
-Only ``DOCKWORK_TEST_DATABASE_URL`` / ``DOCKWORK_TEST_REDIS_URL`` (``test_database_url`` /
-``test_redis_url``) select them. The app's ``DATABASE_URL`` / ``REDIS_URL`` never do: they
-may name real data, and the tests write to the servers they get.
+Only dockwork's own settings select them (per kind, :attr:`.kinds.Kind.url_setting`:
+``DOCKWORK_TEST_DATABASE_URL`` / ``DOCKWORK_TEST_REDIS_URL``). The app's ``DATABASE_URL`` /
+``REDIS_URL`` never do: they may name real data, and the tests write to the servers they get.
+
+Compose services run as test servers have no such setting: they still come from Docker,
+started by the backend given as ``services`` (their containers are the run's, released
+with it), whichever servers the user names.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dockwork import urls
 from dockwork.errors import ProvisionError, describe
-from dockwork.testservers import readiness
+from dockwork.testservers import kinds, readiness
 from dockwork.testservers.base import Servers
 
-SETTINGS = {"postgres": "DOCKWORK_TEST_DATABASE_URL", "redis": "DOCKWORK_TEST_REDIS_URL"}
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from dockwork.testservers.base import Backend
+
 #: a server that is supposed to be running already gets this long to answer (at most)
 TIMEOUT = 10.0
 
 
 class ExternalBackend:
-    """Servers given by the user: checked to answer, nothing to start or stop."""
+    """Servers given by the user: checked to answer, nothing to start or stop (but the
+    compose services' containers, from ``services``)."""
 
     name = "external"
 
     def __init__(
-        self, database_url: str | None, redis_url: str | None, *, timeout: float = TIMEOUT
+        self,
+        given: Mapping[str, str],
+        *,
+        timeout: float = TIMEOUT,
+        services: Backend | None = None,
     ) -> None:
-        self.database_url = urls.libpq(database_url) if database_url else None
-        self.redis_url = redis_url
+        #: admin URLs by kind, as the tests get them
+        self.given = {kind: kinds.of(kind).given_form(url) for kind, url in given.items()}
         self.timeout = min(timeout, TIMEOUT)
+        self.services = services
 
     def start(self) -> Servers:
         """Check each answers a real query, then hand them out (or say which do not)."""
-        given = {"postgres": self.database_url, "redis": self.redis_url}
-        probes = {
-            kind: (readiness.postgres_probe if kind == "postgres" else readiness.redis_probe)(url)
-            for kind, url in given.items()
-            if url
-        }
+        probes = {}
+        for name, url in self.given.items():
+            kind = kinds.of(name)
+            probes[name] = kind.probe(kinds.Endpoint.of_url(url, kind.default_port or 0))
         failed = readiness.failures(probes, timeout=self.timeout)
         if failed:
             lines = []
-            for kind, error in failed.items():
-                url = given[kind] or ""
+            for name, error in failed.items():
+                url = self.given[name]
                 cause = describe(error.last_error) if error.last_error else "no answer"
                 lines.append(
-                    f"the test {kind} server named by {SETTINGS[kind]} ({urls.mask(url)}) did "
-                    f"not answer within {self.timeout:g}s ({urls.mask_text(cause, url)})"
+                    f"the test {name} server named by {kinds.of(name).environment} "
+                    f"({urls.mask(url)}) did not answer within {self.timeout:g}s "
+                    f"({urls.mask_text(cause, url)})"
                 )
-            names = " / ".join(SETTINGS[kind] for kind in failed)
+            names = " / ".join(str(kinds.of(name).environment) for name in failed)
             raise ProvisionError(
                 "; ".join(lines) + f". Start the server(s), fix {names}, or unset them to let "
                 "dockwork start its own."
             )
-        return Servers(self.name, self.database_url, self.redis_url, owned=False)
+        if self.services is None:
+            return Servers.of(self.name, self.given, owned=False)
+        # the compose services' containers: the run's own, released with it (LIFECYCLES)
+        started = self.services.start()
+        return Servers.of(
+            self.name,
+            self.given,
+            owned=False,
+            services=started.services,
+            handles=started.handles,
+            details=started.details,
+        )
 
     def stop(self) -> None:
-        """Nothing to do: dockwork did not start these."""
+        """Nothing of the user's: only the compose services' containers, if any."""
+        if self.services is not None:
+            self.services.stop()
 
 
-__all__ = ["SETTINGS", "ExternalBackend"]
+__all__ = ["ExternalBackend"]

@@ -54,11 +54,7 @@ def _embedded(project: str) -> list[Kept]:
         servers = Servers.from_json(text) if text else None
         for process in (record.processes if record else []) or [{"kind": "?"}]:
             kind = str(process.get("kind", "?"))
-            url = (
-                {"postgres": servers.database_url, "redis": servers.redis_url}.get(kind)
-                if servers
-                else None
-            )
+            url = servers.url(kind) if servers else None
             where = urls.mask(url) if url else f"pid {process.get('pid', '?')}"
             found.append(Kept("embedded", kind, where, str(path)))
     return found

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from dockwork import testdb
 from dockwork.errors import PREFIX as _PREFIX
 from dockwork.errors import DockworkError, describe, is_library_error, render
-from dockwork.testservers import env
+from dockwork.testservers import env, kinds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -106,13 +106,24 @@ class ProcessServers:
         self._claim = claim
         return self._redis
 
+    def services(self) -> dict[str, env.Service]:
+        """The compose services run as test servers (the run's, shared by its processes);
+        none asked for: nothing starts."""
+        if not kinds.services(self.project.test_services):
+            return {}
+        return {
+            name: env.Service.of(name, where) for name, where in self.servers().services.items()
+        }
+
     def environment(self) -> dict[str, str]:
         """``test_env`` filled in with this process's databases (made now if needed)."""
-        kinds = env.kinds_used(self.project.test_env)
+        used = env.roots_used(self.project.test_env)
+        services = kinds.services(used & set(self.project.test_services))
         return env.render(
             self.project.test_env,
-            postgres=self.database() if "postgres" in kinds else None,
-            redis=self.redis() if "redis" in kinds else None,
+            postgres=self.database() if kinds.POSTGRES.name in used else None,
+            redis=self.redis() if kinds.REDIS.name in used else None,
+            services=self.services() if services else None,
         )
 
     def close(self) -> list[str]:

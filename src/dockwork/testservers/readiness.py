@@ -63,6 +63,24 @@ def redis_probe(url: str, timeout: float = 2.0) -> Probe:
     return probe
 
 
+def tcp_probe(host: str, port: int, timeout: float = 2.0, hold: float = 0.2) -> Probe:
+    """Connect, and the connection stays open for ``hold`` seconds (or the server speaks
+    first): Docker's proxy accepts on a published port before anything listens behind it,
+    and then closes the connection at once. For servers with no protocol dockwork knows."""
+
+    def probe() -> None:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(hold)
+            try:
+                first = sock.recv(1)
+            except TimeoutError:
+                return  # open and quiet: a server waiting for its client to speak
+            if not first:
+                raise ConnectionError(f"{host}:{port} closed the connection at once")
+
+    return probe
+
+
 def _resp(*words: str) -> bytes:
     out = [f"*{len(words)}\r\n".encode()]
     for w in words:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from dockwork.config import cache_dir
 from dockwork.testservers.base import Servers
@@ -52,17 +51,17 @@ class CachedBackend:
         """Reused servers outlive the run."""
 
 
-def _still_there(engine: Engine, cid: str, url: str) -> bool:
-    """The container runs and publishes the port the cached URL names."""
+def _still_there(engine: Engine, cid: str, ports: list[int]) -> bool:
+    """The container runs and publishes the ports the cached servers name."""
     try:
         state = engine.inspect(cid)
     except ApiError:
         return False
     if not (state.get("State") or {}).get("Running"):
         return False
-    ports = (state.get("NetworkSettings") or {}).get("Ports") or {}
-    published = {str(b.get("HostPort")) for bindings in ports.values() for b in bindings or []}
-    return str(urlsplit(url).port) in published
+    found = (state.get("NetworkSettings") or {}).get("Ports") or {}
+    published = {str(b.get("HostPort")) for bindings in found.values() for b in bindings or []}
+    return {str(port) for port in ports} <= published
 
 
 def find(key: str, engine: Engine) -> CachedBackend | None:
@@ -72,12 +71,11 @@ def find(key: str, engine: Engine) -> CachedBackend | None:
         cached = Servers.from_json(path.read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no usable entry
-    urls = {"postgres": cached.database_url, "redis": cached.redis_url}
-    for kind, url in urls.items():
-        if url and not _still_there(engine, cached.details.get(kind, ""), url):
+    for name, ports in cached.host_ports().items():
+        if not _still_there(engine, cached.details.get(name, ""), ports):
             path.unlink(missing_ok=True)
             return None
-    servers = Servers(
-        CachedBackend.name, cached.database_url, cached.redis_url, details=cached.details
+    servers = Servers.of(
+        CachedBackend.name, cached.urls(), services=cached.services, details=cached.details
     )
     return CachedBackend(servers)
