@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,12 +220,14 @@ def check_settings(found: Findings) -> Iterator[Check]:
     if config is None:
         return
     pyproject = config.root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    given = set(tomllib.loads(text).get("tool", {}).get("dockwork", {}))
     in_table = False
-    for number, line in enumerate(pyproject.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("["):
             in_table = line.startswith("[tool.dockwork")
         match = PLACEHOLDER.match(line) if in_table else None
-        if match:
+        if match and match.group(1) not in given:  # filled in on another line: done
             yield Check(
                 f"setting {match.group(1)}",
                 FAIL,

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockwork.errors import CommandError, ProgramNotFoundError
 
@@ -111,3 +111,17 @@ def run(
     if check and not result.ok:
         raise CommandError(argv, result.returncode, result.stdout, result.stderr)
     return result
+
+
+#: processes started to outlive the call that started them (test servers, watchdogs, the
+#: detached remover): kept referenced, so that Python never warns "subprocess … is still
+#: running" when their Popen objects would be collected (a ResourceWarning, which a suite
+#: run with -W error turns into a failed test)
+_DETACHED: list[subprocess.Popen[Any]] = []
+
+
+def detach(proc: subprocess.Popen[Any]) -> subprocess.Popen[Any]:
+    """Keep ``proc`` referenced for as long as this process lives; returns it."""
+    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
+    _DETACHED.append(proc)
+    return proc

@@ -93,3 +93,12 @@ def test_a_custom_migration_tool_lists_the_commands_left_unset(tmp_path: Path) -
     assert check.status == doctor.WARN
     assert "migration_downgrade (inv db.downgrade)" in check.detail
     assert "migration_revision" not in check.detail
+
+
+def test_a_placeholder_filled_in_on_another_line_is_done(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        "# migrate_command = …  # dockwork init could not tell: the command that migrates\n"
+        'migrate_command = ["python3", "-V"]\n',
+    )
+    assert "setting migrate_command" not in lines(root)

@@ -130,7 +130,19 @@ def probe(tmp_path: Path) -> Path:
 
 def pytest_in(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *args],
+        # warnings are errors, as in a strict project: dockwork must not cause one
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
+            *args,
+        ],
         cwd=where,
         env={**env_without_services(), "PYTHONPATH": str(where)},
         capture_output=True,

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dockwork import runner
 from dockwork.errors import ProvisionError, describe
 from dockwork.testservers import baking, kinds, readiness, reuse_cache
 from dockwork.testservers.base import Servers
@@ -121,13 +122,14 @@ def release(container_ids: Sequence[str], *, wait: bool = True) -> None:
             f"{reason}. {HINT}"
         )
     if not wait:
-        subprocess.Popen(
+        remover = subprocess.Popen(
             [sys.executable, "-m", "dockwork.testservers.docker", *container_ids],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # outlives the run; not signalled with its process group
         )
+        runner.detach(remover)
         return
     failed = remove(engine, container_ids)
     if failed:

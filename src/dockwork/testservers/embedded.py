@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dockwork import runner
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
 from dockwork.private import (
@@ -597,6 +598,7 @@ class EmbeddedBackend:
                 else _die_with_parent(self._death_signal(kind)),
                 **(_as_server_user() if drop else {}),
             )
+        runner.detach(proc)  # it outlives this call: no "still running" warning
         start = start_time(proc.pid)
         record.processes.append({"kind": kind, "pid": proc.pid, "start": start, "log": str(log)})
         record.save()
@@ -623,7 +625,7 @@ class EmbeddedBackend:
             start_new_session=True,  # neither a Ctrl-C nor this process's end reaches it
         )
         record.processes.append(
-            {"kind": "watchdog", "pid": proc.pid, "start": start_time(proc.pid)}
+            {"kind": "watchdog", "pid": runner.detach(proc).pid, "start": start_time(proc.pid)}
         )
         record.save()
 

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -28,6 +29,24 @@ class ApiError(Exception):
         super().__init__(f"{message} (HTTP {status})" if status else message)
         self.status = status
         self.explanation = message
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An engine's answer, read whole."""
+
+    status: int
+    reason: str
+    data: bytes
+    headers: http.client.HTTPMessage
+
+    def read(self) -> bytes:
+        """The body."""
+        return self.data
+
+    def getheader(self, name: str) -> str | None:
+        """A header's value, None when absent."""
+        return self.headers.get(name)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -83,8 +102,10 @@ class Engine:
         query: dict[str, Any] | None = None,
         body: Any = None,
         ok: tuple[int, ...] = (200, 201, 204),
-    ) -> http.client.HTTPResponse:
-        """One call; the response (read it) when its status is in ``ok``, else ApiError."""
+    ) -> Answer:
+        """One call, read whole, its connection closed (a socket left open is a
+        ResourceWarning in the tests of a project that runs them with -W error); the answer
+        when its status is in ``ok``, else ApiError."""
         url = path + (f"?{urlencode(query)}" if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -92,22 +113,22 @@ class Engine:
         try:
             conn.request(method, url, body=payload, headers=headers)
             response = conn.getresponse()
+            answer = Answer(response.status, response.reason, response.read(), response.msg)
         except OSError as exc:
-            conn.close()
             raise ApiError(
                 0,
                 f"the Docker engine at {self.host or DEFAULT_SOCKET} does not "
                 f"answer: {type(exc).__name__}: {exc}",
             ) from exc
-        if response.status not in ok:
-            data = response.read()
+        finally:
             conn.close()
+        if answer.status not in ok:
             try:
-                message = str(json.loads(data).get("message") or data.decode())
+                message = str(json.loads(answer.data).get("message") or answer.data.decode())
             except ValueError:
-                message = data.decode(errors="replace").strip()
-            raise ApiError(response.status, message or response.reason)
-        return response
+                message = answer.data.decode(errors="replace").strip()
+            raise ApiError(answer.status, message or answer.reason)
+        return answer
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call whose answer is JSON (or nothing)."""
