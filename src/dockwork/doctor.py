@@ -328,11 +328,14 @@ def check_migrations(found: Findings) -> Iterator[Check]:
             f"image {image} not built yet; `inv dev` builds it (run `inv doctor` again then)",
         )
         return
-    argv_run = (
-        compose.command("run", "--rm", "--no-deps", "-T")
-        .add_option("--entrypoint", "sh")
-        .add_args([config.migrate_service, "-c", _probe_script(argv)])
-    )
+    # the image alone, no network: a `compose run` would create the project's network and,
+    # with the stack down, leave it behind (the engine's address pools are finite)
+    workdir = str(service.get("working_dir") or "")
+    argv_run = [
+        "docker", "run", "--rm", "--network", "none", "--entrypoint", "sh",
+        *(["--workdir", workdir] if workdir else []),
+        image, "-c", _probe_script(argv),
+    ]  # fmt: skip
     result = runner.run(argv_run, check=False, timeout=max(found.timeout, 60))
     if result.ok:
         yield Check(f"migrations in {config.migrate_service}", OK, f"`{argv[0]}` is there")
