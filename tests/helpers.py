@@ -13,6 +13,7 @@ from dockwork.testservers.docker import DockerBackend
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 def env_without_services() -> dict[str, str]:
@@ -165,3 +166,33 @@ def relay(listen: tuple[int, str] | str, target: tuple[str, int] | str) -> Itera
         yield r
     finally:
         r.close()
+
+
+#: a small project of a test's own: migrated by migrate.py, on PostgreSQL and Redis;
+#: ``extra`` adds [tool.dockwork] lines (and tables after them)
+PROBE_PYPROJECT = """[project]
+name = "probe"
+version = "0"
+
+[tool.dockwork]
+project_name = "{project}"
+migrate_command = ["python", "migrate.py"]
+template_inputs = ["migrate.py"]
+test_services = ["postgres", "redis"]
+{extra}"""
+#: the probe's tasks.py, for `inv test-servers.*`
+PROBE_TASKS = "from dockwork.tasks import namespace\n\nns = namespace()\n"
+
+
+def probe_project(root: Path, project: str, files: dict[str, str], extra: str = "") -> Path:
+    """Write a probe project into ``root``: its pyproject.toml, then ``files`` (name →
+    text, dedented), e.g. migrate.py, conftest.py, test_probe.py."""
+    import textwrap  # noqa: PLC0415
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        PROBE_PYPROJECT.format(project=project, extra=textwrap.dedent(extra).lstrip("\n"))
+    )
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text))
+    return root

@@ -12,28 +12,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import dockwork_containers, env_without_services, gone, needs_docker
+from tests.helpers import (
+    PROBE_TASKS,
+    dockwork_containers,
+    env_without_services,
+    gone,
+    needs_docker,
+    probe_project,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-PYPROJECT = """
-[project]
-name = "twinprobe"
-version = "0"
-
-[tool.dockwork]
-project_name = "{project}"
-migrate_command = ["python", "migrate.py"]
-template_inputs = ["migrate.py"]
-test_services = ["postgres", "redis"]
-"""
 MIGRATE = """
 import os, psycopg
 with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
@@ -63,11 +58,9 @@ def test_two_runs_of_one_project_at_once(tmp_path: Path) -> None:
     project = f"dwtwin{uuid.uuid4().hex[:8]}"
     runs = []
     for twin in ("a", "b"):
-        root = tmp_path / twin
-        root.mkdir()
-        (root / "pyproject.toml").write_text(PYPROJECT.format(project=project))
-        (root / "migrate.py").write_text(textwrap.dedent(MIGRATE))
-        (root / "test_probe.py").write_text(textwrap.dedent(TESTS))
+        root = probe_project(
+            tmp_path / twin, project, {"migrate.py": MIGRATE, "test_probe.py": TESTS}
+        )
         runs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
@@ -95,12 +88,8 @@ def test_the_template_is_built_once_when_runs_race_for_it(tmp_path: Path, twins:
     migrate = MIGRATE + f"\nopen({str(marker)!r}, 'a').write('x')\n"
     runs = []
     for twin in range(twins):
-        root = tmp_path / f"r{twin}"
-        root.mkdir()
-        (root / "pyproject.toml").write_text(PYPROJECT.format(project=project))
-        (root / "migrate.py").write_text(textwrap.dedent(migrate))
-        (root / "test_probe.py").write_text(textwrap.dedent(TESTS))
-        (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
+        files = {"migrate.py": migrate, "test_probe.py": TESTS, "tasks.py": PROBE_TASKS}
+        root = probe_project(tmp_path / f"r{twin}", project, files)
         env = {
             **env_without_services(),
             "TWIN": str(twin),

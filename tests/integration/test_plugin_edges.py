@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
 from dockwork.testservers import embedded
-from tests.helpers import env_without_services
+from tests.helpers import env_without_services, probe_project
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,18 +20,6 @@ pytestmark = pytest.mark.skipif(
     embedded.missing(("postgres", "redis")) is not None, reason="needs the embedded wheels"
 )
 
-PYPROJECT = """
-[project]
-name = "edgeprobe"
-version = "0"
-
-[tool.dockwork]
-project_name = "{project}"
-migrate_command = ["python", "migrate.py"]
-template_inputs = ["migrate.py"]
-test_services = ["postgres", "redis"]
-test_backend = "embedded"
-"""
 MIGRATE = "print('nothing to migrate')\n"
 #: the servers go away while the run holds a database on each (as a crash would)
 TESTS = """
@@ -56,9 +43,9 @@ def alive(pid):
 
 
 def probe(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    (tmp / "pyproject.toml").write_text(PYPROJECT.format(project=f"dwedge{uuid.uuid4().hex[:8]}"))
-    (tmp / "migrate.py").write_text(MIGRATE)
-    (tmp / "test_probe.py").write_text(textwrap.dedent(TESTS))
+    project = f"dwedge{uuid.uuid4().hex[:8]}"
+    files = {"migrate.py": MIGRATE, "test_probe.py": TESTS}
+    probe_project(tmp, project, files, extra='test_backend = "embedded"\n')
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=tmp,

@@ -6,31 +6,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import env_without_services
+from tests.helpers import env_without_services, probe_project
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 pytest.importorskip("pytest_databases", reason="the dev group installs pytest-databases")
 
-PYPROJECT = """
-[project]
-name = "pdbprobe"
-version = "0"
-
-[tool.dockwork]
-project_name = "{project}"
-migrate_command = ["python", "migrate.py"]
-template_inputs = ["migrate.py"]
-test_services = ["postgres", "redis"]
-pytest_databases = {enabled}
-"""
 MIGRATE = """
 import os, psycopg
 with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
@@ -75,12 +62,8 @@ WARNINGS = ("-W", "error")
 
 def run(tmp: Path, enabled: bool, *args: str) -> subprocess.CompletedProcess[str]:
     project = f"dwpdb{uuid.uuid4().hex[:8]}"
-    (tmp / "pyproject.toml").write_text(
-        PYPROJECT.format(project=project, enabled=str(enabled).lower())
-    )
-    (tmp / "migrate.py").write_text(textwrap.dedent(MIGRATE))
-    (tmp / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (tmp / "test_probe.py").write_text(textwrap.dedent(TESTS))
+    files = {"migrate.py": MIGRATE, "conftest.py": CONFTEST, "test_probe.py": TESTS}
+    probe_project(tmp, project, files, extra=f"pytest_databases = {str(enabled).lower()}\n")
     (tmp / "seen").mkdir(exist_ok=True)
     return subprocess.run(
         # pytest 9 deprecates session fixtures defined as a plugin object's methods

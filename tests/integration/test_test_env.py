@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import uuid
 from typing import TYPE_CHECKING
 
@@ -19,30 +18,21 @@ import pytest
 
 from dockwork.config import load_config
 from dockwork.errors import ConfigError
-from tests.helpers import env_without_services
+from tests.helpers import env_without_services, probe_project
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-PYPROJECT = """
-[project]
-name = "envprobe"
-version = "0"
-
-[tool.dockwork]
-project_name = "{project}"
-migrate_command = ["python", "migrate.py"]
-template_inputs = ["migrate.py"]
-test_services = ["postgres", "redis"]
+TEST_ENV = """
 database_scheme = "postgresql+asyncpg"
 
 [tool.dockwork.test_env]
-POSTGRES_SERVER = "{{postgres.host}}"
-POSTGRES_PORT = "{{postgres.port}}"
-POSTGRES_USER = "{{postgres.user}}"
-POSTGRES_PASSWORD = "{{postgres.password}}"
-POSTGRES_DB = "{{postgres.database}}"
-CACHE_URL = "{{redis.url}}"
+POSTGRES_SERVER = "{postgres.host}"
+POSTGRES_PORT = "{postgres.port}"
+POSTGRES_USER = "{postgres.user}"
+POSTGRES_PASSWORD = "{postgres.password}"
+POSTGRES_DB = "{postgres.database}"
+CACHE_URL = "{redis.url}"
 """
 DOTENV = """
 POSTGRES_SERVER=localhost
@@ -118,12 +108,14 @@ def test_redis_too(dockwork_redis):
 @pytest.fixture
 def probe(tmp_path: Path) -> Path:
     project = f"dwenv{uuid.uuid4().hex[:8]}"
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(project=project))
-    (tmp_path / ".env").write_text(DOTENV)
-    (tmp_path / "settings.py").write_text(textwrap.dedent(SETTINGS))
-    (tmp_path / "migrate.py").write_text(textwrap.dedent(MIGRATE))
-    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    (tmp_path / "test_probe.py").write_text(textwrap.dedent(TESTS))
+    files = {
+        ".env": DOTENV,
+        "settings.py": SETTINGS,
+        "migrate.py": MIGRATE,
+        "conftest.py": CONFTEST,
+        "test_probe.py": TESTS,
+    }
+    probe_project(tmp_path, project, files, extra=TEST_ENV)
     (tmp_path / "seen").mkdir()
     return tmp_path
 

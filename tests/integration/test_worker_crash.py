@@ -12,26 +12,20 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from dockwork.testservers import embedded
-from tests.helpers import dockwork_containers, env_without_services, gone, needs_docker
+from tests.helpers import (
+    dockwork_containers,
+    env_without_services,
+    gone,
+    needs_docker,
+    probe_project,
+)
 
-PYPROJECT = """
-[project]
-name = "crashprobe"
-version = "0"
-
-[tool.dockwork]
-project_name = "{project}"
-migrate_command = ["python", "migrate.py"]
-template_inputs = ["migrate.py"]
-test_services = ["postgres", "redis"]
-"""
 MIGRATE = """
 import os, psycopg
 with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
@@ -63,9 +57,7 @@ def test_servers_answer(servers, n):
 
 
 def run(backend: str, tmp: Path, project: str) -> subprocess.CompletedProcess[str]:
-    (tmp / "pyproject.toml").write_text(PYPROJECT.format(project=project))
-    (tmp / "migrate.py").write_text(textwrap.dedent(MIGRATE))
-    (tmp / "test_probe.py").write_text(textwrap.dedent(TESTS))
+    probe_project(tmp, project, {"migrate.py": MIGRATE, "test_probe.py": TESTS})
     env = {**env_without_services(), "DOCKWORK_TEST_BACKEND": backend}
     env["CRASH_MARK"] = str(tmp / "crashed")
     if backend == "embedded":
