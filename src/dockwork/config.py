@@ -368,7 +368,7 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
             f"{where('postgres_init')}: `postgres_init` must be one of "
             f"{', '.join(POSTGRES_INIT_MODES)}, got {config.postgres_init!r}."
         )
-    from dockwork.migrations import validate as validate_migrations  # noqa: PLC0415
+    from dockwork.migration_steps import validate as validate_migrations  # noqa: PLC0415
 
     validate_migrations(config, where)
 
@@ -558,7 +558,7 @@ def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict
         )
         values["project_name"] = values["project_name"] or "dockwork"
     if "migrate_command" not in values:  # the migration tool's upgrade to head
-        from dockwork.migrations import derived_migrate_command  # noqa: PLC0415
+        from dockwork.migration_steps import derived_migrate_command  # noqa: PLC0415
 
         values["migrate_command"] = derived_migrate_command(given)
     if "template_inputs" not in values:

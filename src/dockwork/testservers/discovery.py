@@ -19,10 +19,10 @@ import importlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from dockwork import engine, urls
-from dockwork.errors import ProvisionError
+from dockwork.errors import DockworkError, ProvisionError
 from dockwork.testservers import kinds
 from dockwork.testservers.external import ExternalBackend
 
@@ -42,7 +42,42 @@ def specs(config: Config, names: Sequence[str] | None = None) -> list[ContainerS
     """The containers this project's tests need (or ``names`` of them), from its
     configuration."""
     wanted = config.test_services if names is None else names
-    return [kinds.of(name).spec(config, name) for name in wanted]
+    services = [n for n in wanted if n not in kinds.KINDS]
+    resolved = _resolved(config, services[0]) if services else {}
+    return [
+        kinds.of(name).spec(config, name)
+        if name in kinds.KINDS
+        else _service_spec(config, resolved, name)
+        for name in wanted
+    ]
+
+
+def _resolved(config: Config, name: str) -> dict[str, Any]:
+    """The project's compose files as ``docker compose config`` resolves them."""
+    from dockwork.compose import Compose  # noqa: PLC0415 - runs `docker compose config`
+
+    try:
+        return Compose.from_config(config).resolved()
+    except DockworkError as exc:
+        raise ProvisionError(
+            f"reading the compose files for the test server {name!r} failed: {exc.message}"
+        ) from None
+
+
+def _service_spec(config: Config, resolved: dict[str, Any], name: str) -> ContainerSpec:
+    """The compose service ``name`` as a test server: its image, environment, command and
+    healthcheck as ``docker compose config`` resolves them (variables interpolated)."""
+    from dockwork.testservers import containers  # noqa: PLC0415
+
+    service = (resolved.get("services") or {}).get(name)
+    if not isinstance(service, dict):
+        raise ProvisionError(
+            f"test_services names {name!r}, which `docker compose config` of "
+            f"{', '.join(config.compose_files)} does not list (a service under a profile that "
+            "is not active? `profiles` in [tool.dockwork] activates it)."
+        )
+    project = str(resolved.get("name") or config.project_name)
+    return containers.service_spec(name, service, default_image=f"{project}-{name}")
 
 
 def _given(config: Config) -> dict[str, str]:

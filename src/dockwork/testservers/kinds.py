@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from dockwork import urls
@@ -36,9 +36,22 @@ from dockwork.testservers import containers
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from dockwork.config import Config
     from dockwork.testservers.containers import ContainerSpec
     from dockwork.testservers.readiness import Probe
+
+
+class Settings(Protocol):
+    """What the kinds read of the project's configuration (``dockwork.config.Config`` is
+    one; named here so this bottom-layer module imports nothing above it)."""
+
+    @property
+    def postgres_image(self) -> str: ...
+    @property
+    def postgres_init(self) -> str: ...
+    @property
+    def redis_image(self) -> str: ...
+    @property
+    def pytest_databases(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +102,7 @@ class Kind:
     title: str
     #: the container for a test server of this kind, from the project's configuration and
     #: the server's name in ``test_services``
-    spec: Callable[[Config, str], ContainerSpec]
+    spec: Callable[[Settings, str], ContainerSpec]
     #: readiness: a real answer from the server at an endpoint
     probe: Callable[[Endpoint], Probe]
     #: the :class:`~.base.Servers` field carrying its admin URL (None: handed out as a host
@@ -122,7 +135,7 @@ class Kind:
         """The environment variable naming a server the user runs (``url_setting``'s)."""
         return f"DOCKWORK_{self.url_setting.upper()}" if self.url_setting else None
 
-    def given_url(self, config: Config) -> str | None:
+    def given_url(self, config: object) -> str | None:
         """The server the user named for it, if any."""
         return getattr(config, self.url_setting) if self.url_setting else None
 
@@ -193,27 +206,10 @@ REDIS = Kind(
 )
 
 
-def _service_spec(config: Config, name: str) -> ContainerSpec:
-    """The compose service ``name`` as a test server: its image, environment, command and
-    healthcheck as ``docker compose config`` resolves them (variables interpolated)."""
-    from dockwork.compose import Compose  # noqa: PLC0415 - runs `docker compose config`
-    from dockwork.errors import DockworkError, ProvisionError  # noqa: PLC0415
-
-    try:
-        resolved = Compose.from_config(config).resolved()
-    except DockworkError as exc:
-        raise ProvisionError(
-            f"reading the compose files for the test server {name!r} failed: {exc.message}"
-        ) from None
-    service = (resolved.get("services") or {}).get(name)
-    if not isinstance(service, dict):
-        raise ProvisionError(
-            f"test_services names {name!r}, which `docker compose config` of "
-            f"{', '.join(config.compose_files)} does not list (a service under a profile that "
-            "is not active? `profiles` in [tool.dockwork] activates it)."
-        )
-    project = str(resolved.get("name") or config.project_name)
-    return containers.service_spec(name, service, default_image=f"{project}-{name}")
+def _service_spec(config: Settings, name: str) -> ContainerSpec:
+    """A compose service's container comes from the resolved compose files, which the
+    caller reads (``discovery.specs``): this kind never reads them itself."""
+    raise NotImplementedError(f"{name}: a compose service's spec is made by discovery.specs")
 
 
 def _service_probe(endpoint: Endpoint) -> Probe:
