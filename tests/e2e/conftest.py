@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 #: another team's project, copied and adopted by test_adopt.py; not this suite's tests
 collect_ignore = ["foreign"]
+#: the foreign projects test_adopt_layouts.py adopts (their own suites, not this one's)
+collect_ignore += ["foreign_backend", "foreign_deploy"]
 #: names this run's image tags; set by the run's top process, inherited by xdist workers
 TAG_VARIABLE = "DOCKWORK_E2E_IMAGE_TAG"
 
