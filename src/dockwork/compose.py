@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -199,6 +200,13 @@ def _env_entries(env: Mapping[str, str | None] | None) -> list[str]:
 def _resolved(argv: tuple[str, ...]) -> dict[str, Any]:
     data = json.loads(runner.run(argv).stdout)
     return data if isinstance(data, dict) else {}
+
+
+def host_ids() -> str | None:
+    """``uid:gid`` of this process (None where the platform has none, e.g. Windows)."""
+    getuid = getattr(os, "getuid", None)
+    getgid = getattr(os, "getgid", None)
+    return f"{getuid()}:{getgid()}" if getuid is not None and getgid is not None else None
 
 
 @dataclass(frozen=True, slots=True)

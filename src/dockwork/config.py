@@ -53,6 +53,8 @@ MIGRATION_STEPS = frozenset(
         "migration_current",
     }
 )
+#: seconds test servers get to answer a real query (one default: the backends use it too)
+DEFAULT_SERVICE_TIMEOUT = 60.0
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -123,7 +125,7 @@ class Config:
     engine_timeout: float = 20
     log_tail: int = 50
     #: seconds the test servers get to answer a real query
-    service_timeout: float = 60
+    service_timeout: float = DEFAULT_SERVICE_TIMEOUT
     #: keep the test servers between runs (DOCKWORK_REUSE=1)
     reuse: bool = False
     #: how the test PostgreSQL container starts: "baked" (an image with the data directory

@@ -106,8 +106,8 @@ def web_checks(session: Any) -> None:
     In a Compose project of this session's own (its node_modules volume, its network),
     removed after: concurrent runs never share one.
     """
-    from dockwork.tasks._base import host_ids  # noqa: PLC0415
-    from dockwork.tasks.web import LINT, TEST, web_command  # noqa: PLC0415
+    from dockwork.compose import host_ids  # noqa: PLC0415
+    from dockwork.frontend import LINT, TEST, web_command  # noqa: PLC0415
 
     config = load_config()
     own = f"{config.project_name}-web-{secrets.token_hex(3)}"

@@ -43,7 +43,8 @@ MARKER = "dockwork:test-database"
 LEASE_SECONDS = 120.0
 
 
-def _quote_ident(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -99,11 +100,11 @@ def ensure_template(admin_url: str, spec: TemplateSpec) -> float:
             if row is not None and row[0]:
                 return time.monotonic() - t0
             if row is not None:  # a half-built template from a crashed run: dockwork's own
-                conn.execute(f"DROP DATABASE {_quote_ident(spec.name)} WITH (FORCE)")
+                conn.execute(f"DROP DATABASE {quote_ident(spec.name)} WITH (FORCE)")
             create(admin_url, spec.name)
             _migrate(urls.with_database(admin_url, spec.name), spec)
             # marks it finished; also lets non-superusers clone it
-            conn.execute(f"ALTER DATABASE {_quote_ident(spec.name)} WITH IS_TEMPLATE true")
+            conn.execute(f"ALTER DATABASE {quote_ident(spec.name)} WITH IS_TEMPLATE true")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return time.monotonic() - t0
@@ -118,7 +119,7 @@ def create(admin_url: str, name: str) -> None:
         psycopg.connect(urls.libpq(admin_url), autocommit=True) as conn,
     ):
         conn.execute(
-            f"CREATE DATABASE {_quote_ident(name)} "
+            f"CREATE DATABASE {quote_ident(name)} "
             "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
         )
 
@@ -149,8 +150,8 @@ def clone(admin_url: str, template: str, name: str) -> float:
     ):
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {_quote_ident(name)} TEMPLATE {_quote_ident(template)}")
+            conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return time.monotonic() - t0
@@ -169,8 +170,8 @@ def drop(admin_url: str, *names: str) -> None:
             if exists.fetchone() is None:
                 continue
             # a template cannot be dropped until it is a template no more
-            conn.execute(f"ALTER DATABASE {_quote_ident(name)} WITH IS_TEMPLATE false")
-            conn.execute(f"DROP DATABASE {_quote_ident(name)} WITH (FORCE)")
+            conn.execute(f"ALTER DATABASE {quote_ident(name)} WITH IS_TEMPLATE false")
+            conn.execute(f"DROP DATABASE {quote_ident(name)} WITH (FORCE)")
 
 
 class RedisClaim:

@@ -160,7 +160,7 @@ def test_unreachable_external_servers_are_one_message(probe: Path, xdist: tuple[
         *xdist,
         DOCKWORK_TEST_DATABASE_URL="postgresql://u:s3cret@127.0.0.1:1/x",
         DOCKWORK_TEST_REDIS_URL="redis://:s3cret@127.0.0.1:1/0",
-        DOCKWORK_SERVICE_TIMEOUT="2",  # the deadline is the setting's (at most 10 s)
+        DOCKWORK_SERVICE_TIMEOUT="2",  # the deadline is the setting's, as for every server
     )
     output = result.stdout + result.stderr
     assert result.returncode not in {0, 1}, output  # not a test failure: a setup error

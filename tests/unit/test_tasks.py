@@ -11,9 +11,9 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from invoke.runners import Result
 
-from dockwork.compose import Compose, ServiceState
+from dockwork.compose import Compose, ServiceState, host_ids
 from dockwork.tasks import namespace, quality, stack, web
-from dockwork.tasks._base import host_ids, remainder_args
+from dockwork.tasks._base import remainder_args
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "docker compose -p demo -f compose.yaml -f compose.override.yaml"

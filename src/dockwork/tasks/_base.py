@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import signal
 import sys
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from invoke.exceptions import Exit, UnexpectedExit
 
 from dockwork import envfile
-from dockwork.compose import Compose
+from dockwork.compose import Compose, host_ids
 from dockwork.config import Config, load_config
 from dockwork.engine import check_engine
 from dockwork.errors import PREFIX, CommandError, DockworkError, render
@@ -92,13 +91,6 @@ def project(*, engine: bool = True) -> tuple[Config, Compose]:
                 "was made): copy the lines you want from it."
             )
     return config, Compose.from_config(config)
-
-
-def host_ids() -> str | None:
-    """``uid:gid`` of this process (None where the platform has none, e.g. Windows)."""
-    getuid = getattr(os, "getuid", None)
-    getgid = getattr(os, "getgid", None)
-    return f"{getuid()}:{getgid()}" if getuid is not None and getgid is not None else None
 
 
 def compose_env() -> dict[str, str]:

@@ -37,9 +37,13 @@ from typing import TYPE_CHECKING, Any
 from invoke.tasks import task
 
 from dockwork import migrations, urls
+from dockwork.compose import host_ids
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks import _signals
-from dockwork.tasks._base import clean_errors, compose_env, host_ids, project, run, say
+from dockwork.tasks._base import clean_errors, compose_env, project, run, say
+from dockwork.testdb import (
+    quote_ident,  # one quoting of identifiers, shared with the tests' databases
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,11 +60,6 @@ TABLES = (
     "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg_toast%'"
 )
-
-
-def quote_ident(name: str) -> str:
-    """A PostgreSQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def quote_literal(value: str) -> str:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from invoke.tasks import task
 
 from dockwork import runner
+from dockwork.compose import host_ids
 from dockwork.config import cache_dir
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import (
     clean_errors,
-    host_ids,
     project,
     remainder_args,
     run,

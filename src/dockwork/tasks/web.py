@@ -9,13 +9,14 @@ node_modules match package-lock.json.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from typing import TYPE_CHECKING
 
 from invoke.tasks import task
 
+from dockwork.compose import host_ids
 from dockwork.errors import UsageError
-from dockwork.tasks._base import clean_errors, host_ids, project, run
+from dockwork.frontend import LINT, TEST, web_command
+from dockwork.tasks._base import clean_errors, project, run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
     from invoke.context import Context
 
 BUILD = (("npm", "run", "build"),)
-LINT = (("npm", "run", "lint"), ("npm", "run", "typecheck"))
-TEST = (("npm", "test"),)
-
-
-def web_command(commands: Sequence[Sequence[str]]) -> list[str]:
-    """One argv running ``commands`` in turn, stopping at the first that fails."""
-    if len(commands) == 1:
-        return list(commands[0])
-    return ["sh", "-c", " && ".join(shlex.join(c) for c in commands)]
 
 
 def _in_web(c: Context, commands: Sequence[Sequence[str]]) -> None:

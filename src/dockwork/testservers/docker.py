@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
+from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError, describe
 from dockwork.testservers import baking, kinds, readiness, reuse_cache
 from dockwork.testservers.base import Servers
@@ -147,7 +148,7 @@ class DockerBackend:
         specs: Sequence[ContainerSpec],
         *,
         reuse: bool = False,
-        service_timeout: float = 60,
+        service_timeout: float = DEFAULT_SERVICE_TIMEOUT,
         bind: str = "127.0.0.1",
         host: str = "127.0.0.1",
         owner: Owner | None = None,

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
+from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
 from dockwork.private import (
@@ -481,7 +482,7 @@ class EmbeddedBackend:
         kinds: Sequence[str],
         *,
         reuse: bool = False,
-        service_timeout: float = 60,
+        service_timeout: float = DEFAULT_SERVICE_TIMEOUT,
         owner: Owner | None = None,
         redis_auth: bool = True,
     ) -> None:

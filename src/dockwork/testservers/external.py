@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dockwork import urls
+from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError, describe
 from dockwork.testservers import kinds, readiness
 from dockwork.testservers.base import Servers
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dockwork.testservers.base import Backend
-
-#: a server that is supposed to be running already gets this long to answer (at most)
-TIMEOUT = 10.0
 
 
 class ExternalBackend:
@@ -37,12 +35,13 @@ class ExternalBackend:
         self,
         given: Mapping[str, str],
         *,
-        timeout: float = TIMEOUT,
+        timeout: float = DEFAULT_SERVICE_TIMEOUT,
         services: Backend | None = None,
     ) -> None:
         #: admin URLs by kind, as the tests get them
         self.given = {kind: kinds.of(kind).given_form(url) for kind, url in given.items()}
-        self.timeout = min(timeout, TIMEOUT)
+        # service_timeout, as for every test server (it was silently capped at 10 s)
+        self.timeout = timeout
         self.services = services
 
     def start(self) -> Servers:
