@@ -9,7 +9,6 @@ from __future__ import annotations
 import nox
 
 from dockwork import noxtools
-from dockwork.config import load_config
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
@@ -73,7 +72,7 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests against real PostgreSQL and Redis containers."""
     noxtools.sync(session)
     args = ["-n", "auto", *session.posargs]
-    session.run(*noxtools.pytest_args(load_config(), args, "not e2e", "not clones"))
+    session.run(*noxtools.pytest_args(noxtools.project_config(), args, "not e2e", "not clones"))
 
 
 @nox.session(name="tests-embedded")
@@ -87,7 +86,9 @@ def tests_embedded(session: nox.Session) -> None:
         "DOCKWORK_TEST_BACKEND": "auto",
         "DOCKWORK_TESTS_NEED_DOCKER": "0",  # here the engine's absence is the point
     }
-    session.run(*noxtools.pytest_args(load_config(), args, "not e2e", "not clones"), env=env)
+    session.run(
+        *noxtools.pytest_args(noxtools.project_config(), args, "not e2e", "not clones"), env=env
+    )
 
 
 @nox.session
@@ -105,7 +106,9 @@ def e2e(session: nox.Session) -> None:
     noxtools.sync(session)
     # a module's tests share a stack: they stay on one worker (loadfile); images are built once
     args = ["-n", "auto", "--dist", "loadfile", *session.posargs, "tests/e2e"]
-    session.run(*noxtools.pytest_args(load_config(), args, "e2e", "not clones", "not swarm"))
+    session.run(
+        *noxtools.pytest_args(noxtools.project_config(), args, "e2e", "not clones", "not swarm")
+    )
 
 
 @nox.session(default=False)
@@ -119,7 +122,7 @@ def clones(session: nox.Session) -> None:
     """
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_clones.py", "-s"]
-    session.run(*noxtools.pytest_args(load_config(), args, "clones"))
+    session.run(*noxtools.pytest_args(noxtools.project_config(), args, "clones"))
 
 
 @nox.session
@@ -127,7 +130,7 @@ def swarm(session: nox.Session) -> None:
     """`inv deploy.*` on a single-node Docker Swarm: deploy, rolling update, rollback, rm."""
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_swarm.py", "-s"]
-    session.run(*noxtools.pytest_args(load_config(), args, "swarm"))
+    session.run(*noxtools.pytest_args(noxtools.project_config(), args, "swarm"))
 
 
 @nox.session(default=False)
@@ -135,7 +138,7 @@ def cluster(session: nox.Session) -> None:
     """`inv deploy.*` on a three-node swarm (engines in containers): placement, faults, load."""
     noxtools.sync(session)
     args = [*session.posargs, "tests/e2e/test_cluster.py", "-s"]
-    session.run(*noxtools.pytest_args(load_config(), args, "swarm"))
+    session.run(*noxtools.pytest_args(noxtools.project_config(), args, "swarm"))
 
 
 @nox.session(default=False)

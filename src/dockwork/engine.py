@@ -65,6 +65,12 @@ class Probe:
         return str(self.server.get("Version", "?"))
 
 
+def docker_host() -> str | None:
+    """``DOCKER_HOST`` (Docker's own variable, not a dockwork setting): the one place that
+    reads it."""
+    return os.environ.get("DOCKER_HOST") or None
+
+
 def describe_host(environ: dict[str, str] | None = None) -> str:
     """Where the CLI connects: DOCKER_HOST, DOCKER_CONTEXT, or the current context."""
     env = os.environ if environ is None else environ

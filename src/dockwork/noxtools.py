@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import secrets
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
 PARALLEL_WORKER = "--parallel-worker"
 #: lock files held for the life of the nox process (see :func:`envdir`)
 _HELD: list[IO[str]] = []
+
+
+@functools.cache
+def _config_for(directory: str) -> Config:
+    return load_config(Path(directory))
+
+
+def project_config() -> Config:
+    """The project's configuration, resolved once per nox process (every session and
+    helper of a run reads the same one)."""
+    return _config_for(str(Path.cwd()))
 
 
 def envdir(base: str | Path = ".nox") -> str:
@@ -95,7 +107,7 @@ def compose_config_commands(config: Config) -> list[list[str]]:
 
 def check_compose(session: Any) -> None:
     """Fail when any compose-file combination does not validate."""
-    config = load_config()
+    config = project_config()
     for argv in compose_config_commands(config):
         session.run(*argv, external=True)
 
@@ -109,7 +121,7 @@ def web_checks(session: Any) -> None:
     from dockwork.compose import host_ids  # noqa: PLC0415
     from dockwork.frontend import LINT, TEST, web_command  # noqa: PLC0415
 
-    config = load_config()
+    config = project_config()
     own = f"{config.project_name}-web-{secrets.token_hex(3)}"
     compose = dataclasses.replace(example_compose(config), project_name=own, profiles=("*",))
     argv = compose.run(
@@ -128,7 +140,7 @@ def servers(session: Any, *kinds: str) -> Iterator[Servers]:
     from dockwork.errors import DockworkError, render  # noqa: PLC0415
     from dockwork.testservers import Run  # noqa: PLC0415
 
-    config = load_config()
+    config = project_config()
     if kinds:
         config = dataclasses.replace(config, test_services=kinds)
     # nox logs at debug level: the Docker SDK's HTTP chatter is noise there
@@ -175,7 +187,7 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
     from dockwork import testdb, urls  # noqa: PLC0415
     from dockwork.errors import DockworkError, render  # noqa: PLC0415
 
-    config = load_config()
+    config = project_config()
     try:
         steps = roundtrip_steps(config)
     except DockworkError as exc:
@@ -215,6 +227,7 @@ __all__ = [
     "envdir",
     "example_compose",
     "migration_roundtrip",
+    "project_config",
     "pytest_args",
     "roundtrip_steps",
     "servers",

@@ -75,7 +75,6 @@ from __future__ import annotations
 import nox
 
 from dockwork import noxtools
-from dockwork.config import load_config
 
 nox.options.default_venv_backend = "uv"
 nox.options.envdir = noxtools.envdir()
@@ -92,7 +91,7 @@ def compose(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The tests, against real servers dockwork starts for them."""
     noxtools.sync(session)
-    session.run(*noxtools.pytest_args(load_config(), session.posargs))
+    session.run(*noxtools.pytest_args(noxtools.project_config(), session.posargs))
 '''
 
 NOXFILE_MIGRATIONS = '''

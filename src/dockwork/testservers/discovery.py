@@ -16,7 +16,6 @@ them with one message.
 from __future__ import annotations
 
 import importlib
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -152,7 +151,7 @@ def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
     found, reason = connect(timeout=engine_timeout)
     if found is not None:
         return Decision("docker", f"a Docker engine answers at {engine.describe_host()}", found)
-    where = f" at {found_host}" if (found_host := os.environ.get("DOCKER_HOST")) else ""
+    where = f" at {found_host}" if (found_host := engine.docker_host()) else ""
     if config.test_backend == "auto":
         from dockwork.testservers import embedded  # noqa: PLC0415
 
@@ -262,7 +261,7 @@ def _docker(
     from dockwork.testservers import reuse_cache  # noqa: PLC0415
     from dockwork.testservers.docker import DockerBackend  # noqa: PLC0415
 
-    docker_host = os.environ.get("DOCKER_HOST")
+    docker_host = engine.docker_host()
 
     # the engine answered: now, is it where we can reach?
     bind, host = addresses(config, docker_host, engine.remote_host(docker_host))

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from dockwork.engine import docker_host
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
@@ -65,7 +67,7 @@ class Engine:
     """The engine DOCKER_HOST names (``unix://``, ``tcp://``; TLS per DOCKER_TLS_VERIFY)."""
 
     def __init__(self, host: str | None = None, *, timeout: float = 60) -> None:
-        self.host = host if host is not None else os.environ.get("DOCKER_HOST", "")
+        self.host = host if host is not None else (docker_host() or "")
         self.timeout = timeout
         parts = urlsplit(self.host or f"unix://{DEFAULT_SOCKET}")
         self._scheme = parts.scheme
