@@ -125,14 +125,16 @@ def listing(directory: Path | None) -> set[Path]:
 
 
 def added_files(diff: str) -> list[PurePosixPath]:
-    """Paths ``docker diff`` reports as added (``A /path``), bytecode and hidden ones left out."""
+    """Paths ``docker diff`` reports as added (``A /path``), bytecode and hidden files left
+    out. A hidden *directory* on the way is fine: an image that installs the project as a
+    package keeps its migrations under ``.venv/…/site-packages`` (litestar-fullstack)."""
     added = []
     for line in diff.splitlines():
         kind, _, path = line.partition(" ")
         inside = PurePosixPath(path.strip())
         if kind != "A" or not inside.is_absolute():
             continue
-        if any(part == "__pycache__" or part.startswith(".") for part in inside.parts[1:]):
+        if "__pycache__" in inside.parts or inside.name.startswith(".") or inside.suffix == ".pyc":
             continue
         added.append(inside)
     return added

@@ -360,11 +360,30 @@ def _services(found: Inferred, services: dict[str, dict[str, Any]]) -> dict[str,
         found.why.append(f"app_service = {app!r}: it is built here and publishes a port")
     else:
         found.missing["app_service"] = "no built service publishes a port; name your app service"
+    for key, service in (("postgres_image", db), ("redis_image", cache)):
+        image = _image(services[service]) if service else None
+        if image:  # the tests' server is the app's: the same major, the same image
+            found.settings[key] = image
+            found.why.append(f"{key} = {image!r}: what {service} runs")
     test_services = [kind for kind, service in (("postgres", db), ("redis", cache)) if service]
     found.settings["test_services"] = test_services
     redis = "a Redis service is in" if cache else "no Redis service in"
     found.why.append(f"test_services = {test_services!r}: {redis} the compose files")
     return {"db": db, "cache": cache, "migrate": migrate, "app": app}
+
+
+#: ``${NAME:-default}`` / ``${NAME-default}``: an image named by a variable, with a default
+IMAGE_VARIABLE = re.compile(r"^\$\{\w+:?-([^}]+)\}$")
+
+
+def _image(service: dict[str, Any]) -> str | None:
+    """The image a service runs, as written or as its variable's default (None when it
+    depends on a variable without one)."""
+    image = str(service.get("image") or "")
+    match = IMAGE_VARIABLE.match(image)
+    if match:
+        return match.group(1)
+    return image if image and "$" not in image else None
 
 
 def _alembic_ini(root: Path) -> Path | None:
@@ -586,6 +605,8 @@ ORDER = (
     "database_scheme",
     "redis_url_env",
     "test_services",
+    "postgres_image",
+    "redis_image",
     "template_inputs",
     "test_paths",
     "pytest_databases",

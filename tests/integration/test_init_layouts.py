@@ -151,6 +151,7 @@ def test_fastapi_template_from_the_repository_root(
     table = tomllib.loads((backend / "pyproject.toml").read_text())["tool"]["dockwork"]
     assert table["compose_files"] == ["../compose.yml", "../compose.override.yml"]
     assert table["app_service"] == "backend"
+    assert table["postgres_image"] == "postgres:18", "the tests run on the app's major"
     assert table["migrate_service"] == "prestart"
     # the prestart script does more than migrate: alembic itself, where alembic.ini is
     assert table["migrate_command"] == ["alembic", "upgrade", "head"]
@@ -210,6 +211,7 @@ def test_litestar_fullstack_compose_in_a_deploy_folder(
     assert "alembic_command" not in table
     assert table["template_inputs"] == ["src/py/app/db/migrations"]
     assert table["test_services"] == ["postgres", "redis"]
+    assert table["redis_image"] == "valkey/valkey:latest"
     assert table["test_paths"] == ["src/py/tests"]
     assert table["pytest_databases"] is True
     assert table["database_scheme"] == "postgresql+asyncpg"

@@ -42,6 +42,7 @@ def test_a_foreign_project_is_read_from_its_compose_files(tmp_path: Path) -> Non
         "db_service": "postgres",
         "app_service": "web",
         "test_services": ["postgres"],
+        "postgres_image": "postgres:16",
         "migrate_service": "migrations",
         "migrate_command": ["alembic", "upgrade", "head"],
         "alembic_command": ["alembic"],

@@ -256,6 +256,21 @@ def test_added_files_from_docker_diff() -> None:
     assert migrations.added_files(diff) == [PurePosixPath("/srv/v/1.py")]
 
 
+def test_a_revision_written_into_the_installed_package_is_found(tmp_path: Path) -> None:
+    """An image that installs the project as a package (litestar-fullstack) writes the new
+    revision under .venv/…/site-packages: it is found, and placed in the versions dir."""
+    inside = "/workspace/app/.venv/lib/python3.13/site-packages/app/db/migrations/versions/2_x.py"
+    diff = f"A {inside}\nA /workspace/app/.venv/lib/x/__pycache__/y.cpython-313.pyc\n"
+    assert migrations.added_files(diff) == [PurePosixPath(inside)]
+    versions = tmp_path / "src" / "py" / "app" / "db" / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dockwork]\ncompose_files = ["c.yaml"]\ncontainer_workdir = "/workspace/app"\n'
+    )
+    config = load_config(tmp_path, environ={}, require_compose_files=False)
+    assert migrations.host_path(config, PurePosixPath(inside), versions) == versions / "2_x.py"
+
+
 def test_mounted_when_a_bind_mount_holds_the_directory(tmp_path: Path) -> None:
     resolved = {
         "services": {

@@ -130,8 +130,9 @@ def _fail(
     details = f" {'; '.join(seen.values())}." if seen else ""
     raise DockworkError(
         f"{headline}; failing: {', '.join(failing) or 'see the output above'}.{details}{hint} "
-        "Their last log lines are above; fix the cause and run `inv up` again (`inv ps` shows "
-        "the state of every service).",
+        "Their last log lines are above; fix the cause and run `inv up` again (`inv up --build` "
+        "when the fix is in code an image is built from; `inv ps` shows the state of every "
+        "service).",
         exit_code=exit_code or next(iter(codes), 1),
     )
 
