@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from dockwork import testdb, urls  # noqa: E402
+from dockwork import urls  # noqa: E402
 from dockwork.config import load_config  # noqa: E402
-from dockwork.testservers.containers import postgres_spec  # noqa: E402
-from dockwork.testservers.docker import LABEL, DockerBackend  # noqa: E402
+from dockwork.kinds.containers import postgres_spec  # noqa: E402
+from dockwork.testing import databases  # noqa: E402
+from dockwork.testing.servers.docker import LABEL, DockerBackend  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -146,7 +147,7 @@ def median_ms(samples: list[float]) -> float:
 
 def remove_reused() -> None:
     """The reused servers of the bench's project (containers, and embedded processes)."""
-    from dockwork.testservers import embedded  # noqa: PLC0415
+    from dockwork.testing.servers import embedded  # noqa: PLC0415
 
     for record in embedded.state_dir("dockwork").glob("reuse-*.json"):
         embedded.release_record(record)
@@ -199,14 +200,16 @@ def clone_vs_migrate(rounds: int) -> tuple[list[float], list[float]]:
     admin = backend.start().database_url
     assert admin is not None
     try:
-        template = f"dw_tpl_{testdb.fingerprint(config.template_paths())}"
-        testdb.ensure_template(admin, testdb.TemplateSpec(template, config.migrate_command, ROOT))
+        template = f"dw_tpl_{databases.fingerprint(config.template_paths())}"
+        databases.ensure_template(
+            admin, databases.TemplateSpec(template, config.migrate_command, ROOT)
+        )
         clones, migrations = [], []
         for i in range(rounds):
-            clones.append(testdb.clone(admin, template, f"bench_clone_{i}"))
+            clones.append(databases.clone(admin, template, f"bench_clone_{i}"))
             name = f"bench_migrate_{i}"
             t0 = time.perf_counter()
-            testdb.create(admin, name)
+            databases.create(admin, name)
             env = {**os.environ, "DATABASE_URL": urls.with_database(admin, name)}
             argv = [sys.executable, *config.migrate_command[1:]]
             subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)

@@ -8,8 +8,8 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dockwork.testservers.containers import postgres_spec, redis_spec
-from dockwork.testservers.docker import DockerBackend
+from dockwork.kinds.containers import postgres_spec, redis_spec
+from dockwork.testing.servers.docker import DockerBackend
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,7 +36,7 @@ def needs_docker(what: str = "a Docker engine") -> None:
     """Skip the calling test when no engine answers, or fail it where one is required."""
     import pytest  # noqa: PLC0415
 
-    from dockwork.testservers.docker import docker_available  # noqa: PLC0415
+    from dockwork.testing.servers.docker import docker_available  # noqa: PLC0415
 
     reason = docker_available()
     if reason is None:

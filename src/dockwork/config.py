@@ -18,9 +18,9 @@ from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Any, get_args, get_origin, get_type_hints
 
+from dockwork import kinds
 from dockwork.errors import ConfigError
 from dockwork.private import cache_dir  # re-exported: the one cache, private to its user
-from dockwork.testservers import kinds
 from dockwork.urls import POSTGRES_SCHEMES
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Config:
     #: how the app reads its connection settings, set in every pytest process (each xdist
     #: worker: its own database) before any conftest or test module is imported: variable
     #: -> template over the worker's servers, e.g. POSTGRES_SERVER = "{postgres.host}",
-    #: DATABASE_URL = "{postgres.url}", REDIS_URL = "{redis.url}" (see testservers.env).
+    #: DATABASE_URL = "{postgres.url}", REDIS_URL = "{redis.url}" (see dockwork.kinds.templates).
     #: Empty (the default): nothing is set, servers start when a fixture first asks
     test_env: tuple[tuple[str, str], ...] = ()
     #: suites written on pytest-databases' fixtures (postgres_service, redis_service, …)
@@ -139,7 +139,7 @@ class Config:
     #: the address test containers publish their ports on (the engine's loopback by default)
     test_bind: str = "127.0.0.1"
     #: the servers the project's tests use: "postgres", "redis", or the name of any service of
-    #: the compose files (run as its own container; see testservers.kinds). Default: the
+    #: the compose files (run as its own container; see dockwork.kinds). Default: the
     #: kinds the compose files run
     test_services: tuple[str, ...] = ("postgres",)
     #: servers the user runs for tests (never the app's DATABASE_URL / REDIS_URL): when set,
@@ -362,7 +362,7 @@ def _validate(config: Config, sources: Mapping[str, str]) -> None:
         )
     _validate_deploy(config, where)
     if config.test_env:
-        from dockwork.testservers.env import check_templates  # noqa: PLC0415
+        from dockwork.kinds.templates import check_templates  # noqa: PLC0415
 
         check_templates(config.test_env, config.test_services, where("test_env"))
     if config.postgres_init not in POSTGRES_INIT_MODES:
@@ -381,7 +381,7 @@ def _validate_test_services(config: Config, source: str) -> None:
     others = kinds.services(config.test_services)
     if not others:
         return
-    from dockwork.composefile import services  # noqa: PLC0415 - reads YAML
+    from dockwork.compose_yaml import services  # noqa: PLC0415 - reads YAML
 
     present = [p for p in config.compose_paths if p.is_file()]
     defined = services(present)
@@ -569,7 +569,7 @@ def _derived(root: Path, values: dict[str, Any], env: Mapping[str, str]) -> dict
     if "test_services" not in values:
         present = [root / f for f in given("compose_files") if (root / f).is_file()]
         if present:
-            from dockwork.composefile import server_kinds  # noqa: PLC0415 - reads YAML
+            from dockwork.compose_yaml import server_kinds  # noqa: PLC0415 - reads YAML
 
             values["test_services"] = server_kinds(present)
     return values

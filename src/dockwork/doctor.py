@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dockwork import envfile, ports, runner
 from dockwork.compose import Compose, parse_ps
 from dockwork.config import Config, load_config
-from dockwork.engine import COMPOSE_HINT, INSTALL_HINT, START_HINT, Probe, probe
+from dockwork.engine_probe import COMPOSE_HINT, INSTALL_HINT, START_HINT, Probe, probe
 from dockwork.errors import DockworkError, describe
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from dockwork.runner import with_interpreter
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from dockwork.testservers import Servers
+    from dockwork.testing.servers import Servers
 
 
 #: how nox marks the process it runs one session of a ``--parallel`` run in
@@ -138,7 +138,7 @@ def servers(session: Any, *kinds: str) -> Iterator[Servers]:
     """Test servers for the session (the contract's discovery order), removed after;
     ``kinds`` narrows the project's ``test_services`` (the migrations need only PostgreSQL)."""
     from dockwork.errors import DockworkError, render  # noqa: PLC0415
-    from dockwork.testservers import Run  # noqa: PLC0415
+    from dockwork.testing.servers import Run  # noqa: PLC0415
 
     config = project_config()
     if kinds:
@@ -184,8 +184,9 @@ def roundtrip_steps(config: Config) -> list[tuple[str, list[str] | None]]:
 
 def migration_roundtrip(session: Any, admin_url: str) -> None:
     """On a fresh database: upgrade head → downgrade base → upgrade head → drift check."""
-    from dockwork import testdb, urls  # noqa: PLC0415
+    from dockwork import urls  # noqa: PLC0415
     from dockwork.errors import DockworkError, render  # noqa: PLC0415
+    from dockwork.testing import databases  # noqa: PLC0415
 
     config = project_config()
     try:
@@ -194,8 +195,8 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
         session.error(render(exc))
     # unique even on a shared server (DOCKWORK_TEST_DATABASE_URL), where it is dropped first
     name = f"dw_migrations_{os.getpid()}_{secrets.token_hex(3)}"
-    testdb.drop(admin_url, name)
-    testdb.create(admin_url, name)
+    databases.drop(admin_url, name)
+    databases.create(admin_url, name)
     url = urls.with_scheme(urls.with_database(admin_url, name), config.database_scheme)
     # passed through the environment, so the URL's password never shows in nox's log
     env = {config.database_url_env: url}
@@ -207,7 +208,7 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
             # resolved on the session's PATH, i.e. its virtualenv
             session.run(*with_interpreter(argv, "python"), env=env)
     finally:
-        testdb.drop(admin_url, name)
+        databases.drop(admin_url, name)
 
 
 def pytest_args(config: Config, posargs: Sequence[str], *marker: str) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
-from dockwork.composefile import kind_of_image
+from dockwork.compose_yaml import kind_of_image
 from dockwork.config import derive_template_inputs
 from dockwork.errors import UsageError
 

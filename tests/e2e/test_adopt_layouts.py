@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers.docker import docker_available
+from dockwork.testing.servers.docker import docker_available
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

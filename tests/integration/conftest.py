@@ -15,8 +15,8 @@ from litestar.testing import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from dockwork.testservers.docker import LABEL, DockerBackend, docker_available
-from dockwork.testservers.engine_api import Engine
+from dockwork.testing.servers.docker import LABEL, DockerBackend, docker_available
+from dockwork.testing.servers.engine_api import Engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

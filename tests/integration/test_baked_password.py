@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from dockwork.testservers.baking import REPOSITORY
+from dockwork.testing.servers.baking import REPOSITORY
 from tests.helpers import docker_backend, needs_docker
 
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockwork.config import load_config
-from dockwork.testservers import discovery, embedded
-from dockwork.testservers.docker import DockerBackend
-from dockwork.testservers.embedded import EmbeddedBackend
-from dockwork.testservers.external import ExternalBackend
+from dockwork.testing.servers import discovery, embedded
+from dockwork.testing.servers.docker import DockerBackend
+from dockwork.testing.servers.embedded import EmbeddedBackend
+from dockwork.testing.servers.external import ExternalBackend
 from tests.helpers import needs_docker
 
 if TYPE_CHECKING:

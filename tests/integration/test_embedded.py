@@ -21,8 +21,8 @@ import psycopg
 import pytest
 import redis
 
-from dockwork.testservers import embedded
-from dockwork.testservers.embedded import EmbeddedBackend, state_dir
+from dockwork.testing.servers import embedded
+from dockwork.testing.servers.embedded import EmbeddedBackend, state_dir
 from tests.helpers import env_without_services, wrong_password
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def test_only_the_servers_the_project_asks_for(project: str) -> None:
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from dockwork.testservers.embedded import EmbeddedBackend
+    from dockwork.testing.servers.embedded import EmbeddedBackend
     details = EmbeddedBackend(sys.argv[1], ("postgres", "redis")).start().details
     print(details["dir"], details["postgres_pid"], details["redis_pid"], flush=True)
     time.sleep(600)

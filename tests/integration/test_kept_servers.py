@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers import embedded
+from dockwork.testing.servers import embedded
 from tests.helpers import dockwork_containers, env_without_services, needs_docker
 
 if TYPE_CHECKING:

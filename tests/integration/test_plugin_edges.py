@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork.testservers import embedded
+from dockwork.testing.servers import embedded
 from tests.helpers import env_without_services, probe_project
 
 if TYPE_CHECKING:

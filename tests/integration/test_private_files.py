@@ -25,7 +25,7 @@ import redis
 from dockwork.errors import DockworkError
 from dockwork.filelock import locked
 from dockwork.private import UnsafePathError, private_dir
-from dockwork.testservers import embedded
+from dockwork.testing.servers import embedded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,7 +45,7 @@ wheels = pytest.mark.skipif(
 BASE_DIR = """
 import sys
 from dockwork.errors import DockworkError, render
-from dockwork.testservers import embedded
+from dockwork.testing.servers import embedded
 try:
     print(embedded.base_dir())
 except DockworkError as exc:
@@ -142,7 +142,7 @@ def test_a_cache_another_user_made_is_refused(open_dir: Path) -> None:
     code = """
     import sys
     from dockwork.errors import DockworkError, render
-    from dockwork.testservers import embedded
+    from dockwork.testing.servers import embedded
     try:
         embedded.state_dir("victim")
     except DockworkError as exc:

@@ -21,12 +21,12 @@ import redis
 
 from dockwork.config import load_config
 from dockwork.errors import ProvisionError
-from dockwork.testservers import discover
-from dockwork.testservers.docker import LABEL
-from dockwork.testservers.docker import beat as beat_containers
-from dockwork.testservers.engine_api import Engine
-from dockwork.testservers.ownership import Owner
-from dockwork.testservers.reuse_cache import CachedBackend
+from dockwork.testing.servers import discover
+from dockwork.testing.servers.docker import LABEL
+from dockwork.testing.servers.docker import beat as beat_containers
+from dockwork.testing.servers.engine_api import Engine
+from dockwork.testing.servers.ownership import Owner
+from dockwork.testing.servers.reuse_cache import CachedBackend
 from tests.helpers import (
     docker_backend,
     env_without_services,

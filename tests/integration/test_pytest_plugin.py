@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from dockwork.testservers.docker import LABEL
+from dockwork.testing.servers.docker import LABEL
 from tests.helpers import docker_backend, env_without_services, gone, needs_docker, relay
 
 if TYPE_CHECKING:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
-from dockwork import testdb, urls
+from dockwork import urls
 from dockwork.errors import TestDatabaseError
+from dockwork.testing import databases
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from dockwork.testservers.base import Servers
+    from dockwork.testing.servers.base import Servers
 
 pytestmark = pytest.mark.docker
 
@@ -33,10 +34,10 @@ pytestmark = pytest.mark.docker
 CLAIMING_RUN = """
 import sys
 import redis
-from dockwork import testdb
+from dockwork.testing import databases
 
 url, index, lease, write = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-claim = testdb.RedisClaim(url, owner="run-in-a-subprocess", indices=[index], lease_seconds=lease)
+claim = databases.RedisClaim(url, owner="run-in-a-subprocess", indices=[index], lease_seconds=lease)
 mine = redis.Redis.from_url(claim.acquire())
 if write:
     mine.set(write, "a test's key")
@@ -59,7 +60,7 @@ class Db:
         self.index = index
         self.url = urls.redis_with_db(server, index)
         self.ledger = redis.Redis.from_url(urls.redis_with_db(server, ledger))
-        self.slot = f"{testdb.CLAIM_PREFIX}{index}"
+        self.slot = f"{databases.CLAIM_PREFIX}{index}"
         self.written: list[str] = []
 
     def do(self, command: str, *args: str) -> Any:
@@ -79,12 +80,12 @@ class Db:
     def wait_until_unclaimed(self, timeout: float = 20) -> None:
         """Until the ledger slot and the marker are gone: a dead claim's lease lapsed."""
         deadline = time.monotonic() + timeout
-        while self.ledger.exists(self.slot) or self.do("EXISTS", testdb.MARKER):
+        while self.ledger.exists(self.slot) or self.do("EXISTS", databases.MARKER):
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"the claim of database {self.index} did not lapse within {timeout}s: "
                     f"ledger {self.ledger.get(self.slot)!r}, ttl {self.ledger.pttl(self.slot)} "
-                    f"ms; marker ttl {self.do('PTTL', testdb.MARKER)} ms"
+                    f"ms; marker ttl {self.do('PTTL', databases.MARKER)} ms"
                 )
             time.sleep(0.1)
 
@@ -106,7 +107,7 @@ def db(dockwork_servers: Servers) -> Iterator[Db]:
         used = {str(c.get("db")) for c in probe.client_list()}
     ledger = redis.Redis.from_url(urls.redis_with_db(server, count - 1))
     for index in range(count - 2, 0, -1):
-        if str(index) in used or ledger.exists(f"{testdb.CLAIM_PREFIX}{index}"):
+        if str(index) in used or ledger.exists(f"{databases.CLAIM_PREFIX}{index}"):
             continue
         if not ledger.set(f"{RESERVED}{index}", os.getpid(), nx=True, ex=600):
             continue
@@ -129,9 +130,9 @@ def db(dockwork_servers: Servers) -> Iterator[Db]:
 
 
 @pytest.fixture
-def claims() -> Iterator[list[testdb.RedisClaim]]:
+def claims() -> Iterator[list[databases.RedisClaim]]:
     """Claims made by a test, released afterwards (a no-op for released ones)."""
-    made: list[testdb.RedisClaim] = []
+    made: list[databases.RedisClaim] = []
     yield made
     for claim in made:
         claim.release()
@@ -173,12 +174,12 @@ def freeze(proc: subprocess.Popen[str], db: Db) -> None:
 
 
 def test_a_marker_left_without_a_lease_does_not_make_foreign_keys_disposable(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     # what a run of an earlier dockwork, killed with -9, left: a marker that never expires
-    db.write(testdb.MARKER, "killed-run-of-an-earlier-dockwork")
+    db.write(databases.MARKER, "killed-run-of-an-earlier-dockwork")
     db.write("written-after-that-run-died")
-    claim = testdb.RedisClaim(db.server, owner="later-run", indices=[db.index])
+    claim = databases.RedisClaim(db.server, owner="later-run", indices=[db.index])
     claims.append(claim)
 
     with pytest.raises(TestDatabaseError) as refused:
@@ -191,7 +192,7 @@ def test_a_marker_left_without_a_lease_does_not_make_foreign_keys_disposable(
 
 
 def test_a_run_killed_with_sigkill_leaves_nothing_that_lets_a_later_run_flush(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     killed = start_run(db, lease=1.5, write="written-by-the-killed-run")
     killed.send_signal(signal.SIGKILL)
@@ -200,7 +201,7 @@ def test_a_run_killed_with_sigkill_leaves_nothing_that_lets_a_later_run_flush(
     db.write("written-after-the-run-died")
 
     db.wait_until_unclaimed()  # its lease lapses: the database is not blocked for hours
-    later = testdb.RedisClaim(db.server, owner="later-run", indices=[db.index])
+    later = databases.RedisClaim(db.server, owner="later-run", indices=[db.index])
     claims.append(later)
     with pytest.raises(TestDatabaseError) as refused:
         later.acquire()
@@ -212,14 +213,14 @@ def test_a_run_killed_with_sigkill_leaves_nothing_that_lets_a_later_run_flush(
 
 
 def test_a_database_a_program_is_connected_to_is_not_claimed_even_when_empty(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     """The dev app on the database the tests would use: its keys written during the run
     would go with the flush at release, so the database is never handed out."""
     app = redis.Redis.from_url(db.url)
     try:
         app.ping()  # connected, selected on the database, no keys yet
-        claim = testdb.RedisClaim(db.server, owner="run", indices=[db.index])
+        claim = databases.RedisClaim(db.server, owner="run", indices=[db.index])
         claims.append(claim)
         with pytest.raises(TestDatabaseError) as refused:
             claim.acquire()
@@ -231,17 +232,17 @@ def test_a_database_a_program_is_connected_to_is_not_claimed_even_when_empty(
 
     assert f"database {db.index} is selected by 1 other connection(s)" in str(refused.value)
     assert db.get("the-apps-session") == b"user data"
-    assert not db.do("EXISTS", testdb.MARKER)
+    assert not db.do("EXISTS", databases.MARKER)
 
 
 def test_release_does_not_flush_a_database_another_claim_took_after_the_lease_lapsed(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     frozen = start_run(db, lease=1.5)
     try:
         freeze(frozen, db)  # a run frozen longer than its lease
         db.wait_until_unclaimed()
-        later = testdb.RedisClaim(db.server, owner="later-run", indices=[db.index])
+        later = databases.RedisClaim(db.server, owner="later-run", indices=[db.index])
         claims.append(later)
         mine = redis.Redis.from_url(later.acquire())
         db.written.append("the-later-runs-key")
@@ -254,50 +255,50 @@ def test_release_does_not_flush_a_database_another_claim_took_after_the_lease_la
     assert "released" in out, out
     assert db.get("the-later-runs-key") == b"its data", "the frozen run flushed another's"
     assert db.ledger.get(db.slot) == later.token.encode()
-    assert db.get(testdb.MARKER) == later.token.encode()
+    assert db.get(databases.MARKER) == later.token.encode()
     assert later.release() is True
     assert db.do("DBSIZE") == 0
 
 
 def test_a_live_claim_is_renewed_and_lapses_on_its_own(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
-    claim = testdb.RedisClaim(db.server, owner="run", indices=[db.index], lease_seconds=1.0)
+    claim = databases.RedisClaim(db.server, owner="run", indices=[db.index], lease_seconds=1.0)
     claims.append(claim)
     claim.acquire()
     time.sleep(2.5)  # well past the lease: only renewal keeps it
 
     assert db.ledger.get(db.slot) == claim.token.encode()
-    assert db.get(testdb.MARKER) == claim.token.encode()
+    assert db.get(databases.MARKER) == claim.token.encode()
     assert 0 < db.ledger.pttl(db.slot) <= 1000, "the ledger slot carries the lease"
-    assert 0 < db.do("PTTL", testdb.MARKER) <= 1000, "the marker carries the lease"
-    other = testdb.RedisClaim(db.server, owner="other", indices=[db.index])
+    assert 0 < db.do("PTTL", databases.MARKER) <= 1000, "the marker carries the lease"
+    other = databases.RedisClaim(db.server, owner="other", indices=[db.index])
     with pytest.raises(TestDatabaseError, match=f"database {db.index} is claimed by run:"):
         other.acquire()
 
 
 def test_a_dedicated_servers_leftovers_of_a_killed_run_are_flushed(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     """On a server dockwork started for tests, every key was written by tests: a killed
     run's leftovers (on a reused container, say) do not block the next run."""
     db.write("written-by-a-killed-run")
-    claim = testdb.RedisClaim(db.server, owner="run", indices=[db.index], dedicated=True)
+    claim = databases.RedisClaim(db.server, owner="run", indices=[db.index], dedicated=True)
     claims.append(claim)
 
     url = claim.acquire()
 
     assert url == db.url
     assert db.get("written-by-a-killed-run") is None
-    assert db.get(testdb.MARKER) == claim.token.encode()
+    assert db.get(databases.MARKER) == claim.token.encode()
 
 
 def test_tests_that_flush_their_own_database_still_get_it_flushed_at_release(
-    db: Db, claims: list[testdb.RedisClaim]
+    db: Db, claims: list[databases.RedisClaim]
 ) -> None:
     """A guard for the release rule (passes before the change too): a missing marker, which
     the tests' own FLUSHDB removes, does not leave their keys behind."""
-    claim = testdb.RedisClaim(db.server, owner="run", indices=[db.index])
+    claim = databases.RedisClaim(db.server, owner="run", indices=[db.index])
     claims.append(claim)
     mine = redis.Redis.from_url(claim.acquire())
     mine.flushdb()  # a test's own clean-up fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dockwork.testservers import embedded
+from dockwork.testing.servers import embedded
 from tests.helpers import (
     dockwork_containers,
     env_without_services,

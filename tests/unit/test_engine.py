@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockwork import runner
-from dockwork.engine import check_engine
+from dockwork.engine_probe import check_engine
 from dockwork.errors import EngineError
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def test_compose_v2_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 def test_addresses_for_local_and_remote_engines(tmp_path: Path) -> None:
     from dockwork.config import load_config  # noqa: PLC0415
     from dockwork.errors import ProvisionError  # noqa: PLC0415
-    from dockwork.testservers.discovery import addresses  # noqa: PLC0415
+    from dockwork.testing.servers.discovery import addresses  # noqa: PLC0415
 
     (tmp_path / "pyproject.toml").write_text("[tool.dockwork]\n")
     local = load_config(tmp_path, environ={}, require_compose_files=False)
@@ -80,7 +80,7 @@ def test_addresses_for_local_and_remote_engines(tmp_path: Path) -> None:
 
 
 def test_an_address_of_this_machine_is_not_remote() -> None:
-    from dockwork.engine import remote_host  # noqa: PLC0415
+    from dockwork.engine_probe import remote_host  # noqa: PLC0415
 
     assert remote_host("unix:///var/run/docker.sock") is None
     assert remote_host("tcp://127.0.0.1:2375") is None
@@ -97,7 +97,7 @@ def test_no_engine_and_no_wheels_names_both_ways(
 ) -> None:
     from dockwork.config import load_config  # noqa: PLC0415
     from dockwork.errors import ProvisionError  # noqa: PLC0415
-    from dockwork.testservers import discover, embedded  # noqa: PLC0415
+    from dockwork.testing.servers import discover, embedded  # noqa: PLC0415
 
     (tmp_path / "pyproject.toml").write_text('[tool.dockwork]\ntest_services = ["postgres"]\n')
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dockwork import composefile, config
+from dockwork import compose_yaml, config, kinds
 from dockwork.config import load_config
 from dockwork.errors import ConfigError
-from dockwork.testservers import embedded, env, kinds
-from dockwork.testservers.base import Servers
-from dockwork.testservers.containers import (
+from dockwork.kinds import templates
+from dockwork.kinds.containers import (
     ContainerSpec,
     duration,
     password_of,
@@ -21,6 +20,8 @@ from dockwork.testservers.containers import (
     redis_spec,
     service_spec,
 )
+from dockwork.testing.servers import embedded
+from dockwork.testing.servers.base import Servers
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,7 +71,7 @@ def test_settings_follow_from_the_registry() -> None:
     ],
 )
 def test_compose_images_name_kinds(image: str, kind: str | None) -> None:
-    assert composefile.kind_of_image(image) == kind
+    assert compose_yaml.kind_of_image(image) == kind
 
 
 def test_urls_go_to_the_servers_fields() -> None:
@@ -169,7 +170,7 @@ def test_durations(text: str | None, ns: int) -> None:
 
 
 def test_a_service_for_templates_and_fixtures() -> None:
-    service = env.Service.of(
+    service = templates.Service.of(
         "mailpit", {"host": "127.0.0.1", "ports": {"8025": 40001, "1025": 40002}}
     )
     assert service.ports == {8025: 40001, 1025: 40002}
@@ -181,14 +182,14 @@ def test_a_service_for_templates_and_fixtures() -> None:
         ("SMTP", "{mailpit.host}:{mailpit.port_1025}"),
         ("API", "{mailpit.url_8025}/api"),
     )
-    assert env.render(pairs, services={"mailpit": service}) == {
+    assert templates.render(pairs, services={"mailpit": service}) == {
         "SMTP": "127.0.0.1:40002",
         "API": "http://127.0.0.1:40001/api",
     }
     with pytest.raises(ConfigError, match="has 2 ports"):
-        env.render((("P", "{mailpit.port}"),), services={"mailpit": service})
-    one = env.Service("web", "::1", {80: 5})
-    assert env.render((("U", "{web.url}"),), services={"web": one}) == {"U": "http://[::1]:5"}
+        templates.render((("P", "{mailpit.port}"),), services={"mailpit": service})
+    one = templates.Service("web", "::1", {80: 5})
+    assert templates.render((("U", "{web.url}"),), services={"web": one}) == {"U": "http://[::1]:5"}
 
 
 COMPOSE = """
@@ -257,7 +258,7 @@ def test_the_embedded_backend_refuses_services_by_name() -> None:
 def test_the_registry_costs_no_client_library() -> None:
     probe = (
         "import sys\n"
-        "import dockwork.config, dockwork.testservers.kinds, dockwork.composefile\n"
+        "import dockwork.config, dockwork.kinds, dockwork.compose_yaml\n"
         "heavy = {'psycopg', 'redis', 'yaml', 'docker'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )

@@ -67,7 +67,7 @@ def manager_address() -> str:
     """The address the app's published port answers on, as this machine sees it: loopback
     when the manager is this machine, else the manager's address in the swarm (its
     ``--advertise-addr``)."""
-    from dockwork.engine import is_local_address  # noqa: PLC0415 - only after a deploy
+    from dockwork.engine_probe import is_local_address  # noqa: PLC0415 - only after a deploy
 
     result = runner.run(["docker", "info", "--format", "{{.Swarm.NodeAddr}}"], check=False)
     addr = result.stdout.strip() if result.ok else ""

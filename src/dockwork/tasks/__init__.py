@@ -12,17 +12,16 @@ from __future__ import annotations
 from invoke.collection import Collection
 from invoke.tasks import Task
 
-from dockwork.tasks import db, deploy, doctor, quality, stack, testservers, web
+from dockwork.tasks import db, deploy, quality, stack, testservers, web
 from dockwork.tasks._signals import ForwardingLocal
 
 
 def namespace(*extra: Collection) -> Collection:
     """The root collection: stack tasks at the top level, other namespaces beneath."""
     ns = Collection.from_module(stack)
-    for module in (quality, doctor):
-        for member in vars(module).values():
-            if isinstance(member, Task):
-                ns.add_task(member)
+    for member in vars(quality).values():
+        if isinstance(member, Task):
+            ns.add_task(member)
     ns.add_collection(Collection.from_module(db), name="db")
     ns.add_collection(Collection.from_module(web), name="web")
     ns.add_collection(Collection.from_module(deploy), name="deploy")

@@ -13,7 +13,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from dockwork import envfile
 from dockwork.compose import Compose, host_ids
 from dockwork.config import Config, load_config
-from dockwork.engine import check_engine
+from dockwork.engine_probe import check_engine
 from dockwork.errors import PREFIX, CommandError, DockworkError, render
 from dockwork.tasks import _signals
 

@@ -41,7 +41,7 @@ from dockwork.compose import host_ids
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks import _signals
 from dockwork.tasks._base import clean_errors, compose_env, project, run, say
-from dockwork.testdb import (
+from dockwork.testing.databases import (
     quote_ident,  # one quoting of identifiers, shared with the tests' databases
 )
 

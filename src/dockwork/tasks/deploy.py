@@ -20,7 +20,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from dockwork.config import check_stack_name, load_config
-from dockwork.engine import check_engine
+from dockwork.engine_probe import check_engine
 from dockwork.errors import DeployError, UsageError
 from dockwork.swarm import cluster, release
 from dockwork.swarm.render import PROXY_SERVICE, to_yaml

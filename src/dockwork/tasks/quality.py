@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from invoke.tasks import task
 
-from dockwork import runner
+from dockwork import kinds, runner
 from dockwork.compose import host_ids
 from dockwork.config import cache_dir
 from dockwork.errors import DockworkError, UsageError
@@ -26,7 +26,6 @@ from dockwork.tasks._base import (
     run,
     say,
 )
-from dockwork.testservers import kinds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -1,4 +1,4 @@
-"""The Compose stack: dev, up, down, build, logs, ps, shell, restart, migrate."""
+"""The Compose stack: dev, up, down, build, logs, ps, shell, restart, migrate; and doctor."""
 
 from __future__ import annotations
 
@@ -284,3 +284,13 @@ def migrate(c: Context) -> None:
     config, compose = project()
     argv = compose.run(config.migrate_service, config.migrate_command, tty=False)
     run(c, argv, pty=False)
+
+
+@task
+def doctor(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
+    """Check docker, the engine, Compose, ports, images, config and .env; non-zero if blocked."""
+    from dockwork.doctor import main  # noqa: PLC0415 - the checks load only when asked
+
+    code = main()
+    if code:
+        raise Exit(code=code)

@@ -12,7 +12,7 @@ from dockwork.tasks._base import clean_errors, say
 if TYPE_CHECKING:
     from invoke.context import Context
 
-    from dockwork.testservers.kept import Found
+    from dockwork.testing.servers.kept import Found
 
 
 def _report(found: Found, verb: str) -> None:
@@ -30,7 +30,7 @@ def _report(found: Found, verb: str) -> None:
 @clean_errors
 def ls(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
     """List this project's test servers kept between runs (embedded processes, containers)."""
-    from dockwork.testservers import kept  # noqa: PLC0415
+    from dockwork.testing.servers import kept  # noqa: PLC0415
 
     _report(kept.find(load_config(require_compose_files=False)), "found")
 
@@ -39,6 +39,6 @@ def ls(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
 @clean_errors
 def stop(c: Context) -> None:  # noqa: ARG001 - invoke passes the context
     """Stop and remove this project's kept test servers (never another project's)."""
-    from dockwork.testservers import kept  # noqa: PLC0415
+    from dockwork.testing.servers import kept  # noqa: PLC0415
 
     _report(kept.stop(load_config(require_compose_files=False)), "stopped")

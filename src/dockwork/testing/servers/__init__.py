@@ -5,11 +5,13 @@ This module is the package's face; its submodules never import from it:
 - :mod:`.base`: :class:`Servers` (what a backend hands out) and the :class:`Backend` protocol;
 - :mod:`.discovery`: which backend a run uses (dockwork's own external URLs, reused
   servers, a Docker engine);
-- :mod:`.run`: one run's servers shared by its processes, started on first use;
-- :mod:`.docker` (lifecycle), :mod:`.engine_api` (the engine's API), :mod:`.containers`
-  (what runs), :mod:`.baking` (images with an initialised data directory),
-  :mod:`.ownership` (whose it is), :mod:`.readiness` (a real query), :mod:`.external`,
-  :mod:`.reuse_cache`.
+- :mod:`.testrun`: one run's servers shared by its processes, started on first use;
+- :mod:`.docker` (lifecycle), :mod:`.engine_api` (the engine's API), :mod:`.baking`
+  (images with an initialised data directory), :mod:`.ownership` (whose it is),
+  :mod:`.embedded`, :mod:`.external`, :mod:`.reuse_cache`, :mod:`.kept`.
+
+What a kind of server is (its container spec, its readiness probe, its URL forms) lives
+in :mod:`dockwork.kinds`, below the configuration.
 
 The names are looked up when first used (PEP 562), so importing the package (the pytest
 plugin does, in every pytest run) costs nothing until a run needs servers.
@@ -23,9 +25,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dockwork.testservers.base import Backend, Servers
-    from dockwork.testservers.discovery import choice, discover, release
-    from dockwork.testservers.run import Run
+    from dockwork.testing.servers.base import Backend, Servers
+    from dockwork.testing.servers.discovery import choice, discover, release
+    from dockwork.testing.servers.testrun import Run
 
 _WHERE = {
     "Backend": "base",
@@ -33,7 +35,7 @@ _WHERE = {
     "choice": "discovery",
     "discover": "discovery",
     "release": "discovery",
-    "Run": "run",
+    "Run": "testrun",
 }
 
 

@@ -47,10 +47,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockwork import runner
+from dockwork import kinds, runner
 from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
+from dockwork.kinds import Endpoint, readiness
+from dockwork.kinds.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
 from dockwork.private import (
     cache_path,
     check_dir,
@@ -59,11 +61,8 @@ from dockwork.private import (
     read_secret,
     write_secret,
 )
-from dockwork.testservers import kinds, readiness
-from dockwork.testservers.base import Servers
-from dockwork.testservers.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
-from dockwork.testservers.kinds import Endpoint
-from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned, process_start_time
+from dockwork.testing.servers.base import Servers
+from dockwork.testing.servers.ownership import Owner, Verdict, lease, orphaned, process_start_time
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -616,7 +615,7 @@ class EmbeddedBackend:
 
     def _spawn_watchdog(self, record: Record) -> None:
         """A process that outlives this one and releases the run when its owner is gone."""
-        argv = [sys.executable, "-m", "dockwork.testservers.watchdog", str(record.path)]
+        argv = [sys.executable, "-m", "dockwork.testing.servers.watchdog", str(record.path)]
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

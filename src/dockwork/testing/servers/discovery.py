@@ -8,7 +8,7 @@
    message naming both ways to fix it.
 
 A project asks only for the servers it uses (``test_services``). Compose services run as
-test servers (see :mod:`.kinds`) come from Docker whatever the decision: the external
+test servers (see :mod:`dockwork.kinds`) come from Docker whatever the decision: the external
 backend starts their containers beside the user's servers; the embedded backend refuses
 them with one message.
 """
@@ -20,19 +20,18 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from dockwork import engine, urls
+from dockwork import engine_probe, kinds, urls
 from dockwork.errors import DockworkError, ProvisionError
-from dockwork.testservers import kinds
-from dockwork.testservers.external import ExternalBackend
+from dockwork.testing.servers.external import ExternalBackend
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from dockwork.config import Config
-    from dockwork.testservers.base import Backend, Lifecycle, Servers
-    from dockwork.testservers.containers import ContainerSpec
-    from dockwork.testservers.engine_api import Engine
-    from dockwork.testservers.ownership import Owner
+    from dockwork.kinds.containers import ContainerSpec
+    from dockwork.testing.servers.base import Backend, Lifecycle, Servers
+    from dockwork.testing.servers.engine_api import Engine
+    from dockwork.testing.servers.ownership import Owner
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, compared against
 
@@ -66,7 +65,7 @@ def _resolved(config: Config, name: str) -> dict[str, Any]:
 def _service_spec(config: Config, resolved: dict[str, Any], name: str) -> ContainerSpec:
     """The compose service ``name`` as a test server: its image, environment, command and
     healthcheck as ``docker compose config`` resolves them (variables interpolated)."""
-    from dockwork.testservers import containers  # noqa: PLC0415
+    from dockwork.kinds import containers  # noqa: PLC0415
 
     service = (resolved.get("services") or {}).get(name)
     if not isinstance(service, dict):
@@ -146,14 +145,16 @@ def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
         )
     if config.test_backend == "embedded":
         return Decision("embedded", "test_backend is embedded")
-    from dockwork.testservers.docker import connect  # noqa: PLC0415
+    from dockwork.testing.servers.docker import connect  # noqa: PLC0415
 
     found, reason = connect(timeout=engine_timeout)
     if found is not None:
-        return Decision("docker", f"a Docker engine answers at {engine.describe_host()}", found)
-    where = f" at {found_host}" if (found_host := engine.docker_host()) else ""
+        return Decision(
+            "docker", f"a Docker engine answers at {engine_probe.describe_host()}", found
+        )
+    where = f" at {found_host}" if (found_host := engine_probe.docker_host()) else ""
     if config.test_backend == "auto":
-        from dockwork.testservers import embedded  # noqa: PLC0415
+        from dockwork.testing.servers import embedded  # noqa: PLC0415
 
         refused = embedded.unsupported(config.test_services)
         if refused is not None:
@@ -198,7 +199,7 @@ def discover(
 def _services_docker(config: Config, owner: Owner | None, services: list[str]) -> Backend:
     """Containers for the compose services among the test servers, beside servers the user
     names (which cover only the built-in kinds)."""
-    from dockwork.testservers.docker import connect  # noqa: PLC0415
+    from dockwork.testing.servers.docker import connect  # noqa: PLC0415
 
     found, reason = connect()
     if found is None:
@@ -212,7 +213,7 @@ def _services_docker(config: Config, owner: Owner | None, services: list[str]) -
 
 
 def _embedded(config: Config, owner: Owner | None) -> Backend:
-    from dockwork.testservers.embedded import EmbeddedBackend  # noqa: PLC0415
+    from dockwork.testing.servers.embedded import EmbeddedBackend  # noqa: PLC0415
 
     if kinds.POSTGRES.name in config.test_services:
         check_parity(config)
@@ -228,7 +229,7 @@ def _embedded(config: Config, owner: Owner | None) -> Backend:
 
 def postgres_majors(config: Config) -> tuple[str, str]:
     """The embedded PostgreSQL's major version and the compose image's ("" when unknown)."""
-    from dockwork.testservers import embedded  # noqa: PLC0415
+    from dockwork.testing.servers import embedded  # noqa: PLC0415
 
     binaries = embedded.postgres_bin()
     ours = embedded.postgres_version(binaries).split(".")[0] if binaries else ""
@@ -258,13 +259,13 @@ def check_parity(config: Config) -> str | None:
 def _docker(
     config: Config, owner: Owner | None, found: Engine, names: Sequence[str] | None = None
 ) -> Backend:
-    from dockwork.testservers import reuse_cache  # noqa: PLC0415
-    from dockwork.testservers.docker import DockerBackend  # noqa: PLC0415
+    from dockwork.testing.servers import reuse_cache  # noqa: PLC0415
+    from dockwork.testing.servers.docker import DockerBackend  # noqa: PLC0415
 
-    docker_host = engine.docker_host()
+    docker_host = engine_probe.docker_host()
 
     # the engine answered: now, is it where we can reach?
-    bind, host = addresses(config, docker_host, engine.remote_host(docker_host))
+    bind, host = addresses(config, docker_host, engine_probe.remote_host(docker_host))
     backend = DockerBackend(
         config.project_name,
         specs(config, names),
@@ -287,9 +288,9 @@ def _docker(
 #: ``renew``, see :class:`.base.Lifecycle`); reused servers have none. The external
 #: backend's handles are the containers of the compose services it had Docker start
 LIFECYCLES = {
-    "docker": "dockwork.testservers.docker",
-    "embedded": "dockwork.testservers.embedded",
-    "external": "dockwork.testservers.docker",
+    "docker": "dockwork.testing.servers.docker",
+    "embedded": "dockwork.testing.servers.embedded",
+    "external": "dockwork.testing.servers.docker",
 }
 
 
@@ -330,7 +331,7 @@ def choice(config: Config) -> str:
         )
         return f"external ({', '.join(named)}){also}"
     if decision.backend == "embedded":
-        from dockwork.testservers import embedded  # noqa: PLC0415
+        from dockwork.testing.servers import embedded  # noqa: PLC0415
 
         refused = embedded.unsupported(config.test_services)
         if refused is not None:
@@ -347,7 +348,7 @@ def choice(config: Config) -> str:
             f"embedded{version}, local processes, no Docker{reused}, started on first use "
             f"({decision.why}){note}"
         )
-    where = engine.describe_host()
+    where = engine_probe.describe_host()
     return f"docker containers on {where}{reused}, started when a test first needs them"
 
 

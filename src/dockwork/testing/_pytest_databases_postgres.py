@@ -1,5 +1,5 @@
 """pytest-databases' PostgreSQL fixture names on this process's own database (see
-:mod:`dockwork.pytest_databases`)."""
+:mod:`dockwork.testing.pytest_databases`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dockwork.pytest_databases import service
+from dockwork.testing.pytest_databases import service
 
 if TYPE_CHECKING:
-    from dockwork.testservers.env import Database
+    from dockwork.kinds.templates import Database
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from dockwork.errors import DockworkError, ProvisionError, boundary
 from dockwork.filelock import locked
-from dockwork.testservers.base import Heartbeat, Servers
-from dockwork.testservers.ownership import HEARTBEAT_SECONDS, Owner
+from dockwork.testing.servers.base import Heartbeat, Servers
+from dockwork.testing.servers.ownership import HEARTBEAT_SECONDS, Owner
 
 if TYPE_CHECKING:
     from dockwork.config import Config
@@ -77,7 +77,7 @@ class Run:
             if failure.is_file():  # one attempt per run: every process reports the same error
                 data = json.loads(failure.read_text())
                 raise ProvisionError(str(data["message"]), exit_code=int(data["code"]))
-            from dockwork.testservers import discovery  # noqa: PLC0415 - only when needed
+            from dockwork.testing.servers import discovery  # noqa: PLC0415 - only when needed
 
             try:
                 with boundary(ProvisionError, "starting the test servers failed", HINT):
@@ -100,7 +100,7 @@ class Run:
     def _beat(self) -> None:
         servers = self.recorded()
         if servers is not None:
-            from dockwork.testservers import discovery  # noqa: PLC0415
+            from dockwork.testing.servers import discovery  # noqa: PLC0415
 
             discovery.renew(servers)
 
@@ -111,7 +111,7 @@ class Run:
         try:
             servers = self.recorded()
             if servers is not None:
-                from dockwork.testservers import discovery  # noqa: PLC0415
+                from dockwork.testing.servers import discovery  # noqa: PLC0415
 
                 discovery.release(servers, wait=False)
         finally:

@@ -1,7 +1,7 @@
 """Test servers as Docker containers, owned and labelled so cleanup touches only ours.
 
 Every container carries labels naming the project, the run, and the run's owner (see
-:mod:`dockwork.testservers.ownership`). At start, containers of this project whose owner
+:mod:`dockwork.testing.servers.ownership`). At start, containers of this project whose owner
 is gone are removed; nothing unlabelled, foreign, reused, belonging to the dev stack or to
 a live run is ever touched. The engine is reached through :mod:`.engine_api` (no Docker
 SDK on this path); its errors become one :class:`~dockwork.errors.ProvisionError` here.
@@ -18,15 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dockwork import runner
+from dockwork import kinds, runner
 from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError, describe
-from dockwork.testservers import baking, kinds, readiness, reuse_cache
-from dockwork.testservers.base import Servers
-from dockwork.testservers.containers import LABEL, ContainerSpec, password_of
-from dockwork.testservers.engine_api import ApiError, Engine
-from dockwork.testservers.kinds import Endpoint
-from dockwork.testservers.ownership import Owner, Verdict, lease, orphaned
+from dockwork.kinds import Endpoint, readiness
+from dockwork.kinds.containers import LABEL, ContainerSpec, password_of
+from dockwork.testing.servers import baking, reuse_cache
+from dockwork.testing.servers.base import Servers
+from dockwork.testing.servers.engine_api import ApiError, Engine
+from dockwork.testing.servers.ownership import Owner, Verdict, lease, orphaned
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -124,7 +124,7 @@ def release(container_ids: Sequence[str], *, wait: bool = True) -> None:
         )
     if not wait:
         remover = subprocess.Popen(
-            [sys.executable, "-m", "dockwork.testservers.docker", *container_ids],
+            [sys.executable, "-m", "dockwork.testing.servers.docker", *container_ids],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from dockwork import urls
 from dockwork.private import cache_dir, read_secret
-from dockwork.testservers.base import Servers
+from dockwork.testing.servers.base import Servers
 
 if TYPE_CHECKING:
     from dockwork.config import Config
-    from dockwork.testservers.engine_api import Engine
+    from dockwork.testing.servers.engine_api import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Found:
 
 
 def _embedded(project: str) -> list[Kept]:
-    from dockwork.testservers.embedded import Record, state_dir  # noqa: PLC0415
+    from dockwork.testing.servers.embedded import Record, state_dir  # noqa: PLC0415
 
     found = []
     for path in sorted(state_dir(project).glob("reuse-*.json")):
@@ -61,14 +61,14 @@ def _embedded(project: str) -> list[Kept]:
 
 
 def _containers(engine: Engine, project: str) -> list[dict[str, Any]]:
-    from dockwork.testservers.docker import LABEL, ROLE  # noqa: PLC0415
+    from dockwork.testing.servers.docker import LABEL, ROLE  # noqa: PLC0415
 
     labels = [f"{LABEL}.project={project}", f"{LABEL}.role={ROLE}", f"{LABEL}.reuse=1"]
     return engine.containers(labels)
 
 
 def _docker(project: str) -> tuple[list[Kept], list[str]]:
-    from dockwork.testservers.docker import LABEL, connect  # noqa: PLC0415
+    from dockwork.testing.servers.docker import LABEL, connect  # noqa: PLC0415
 
     engine, why_not = connect(timeout=10)
     if engine is None:
@@ -99,8 +99,8 @@ def stop(config: Config) -> Found:
     """Stop this project's kept servers; returns what was stopped (and what was not looked
     at). A failure to remove one is a :class:`ProvisionError` naming it."""
     from dockwork.errors import ProvisionError  # noqa: PLC0415
-    from dockwork.testservers import docker as docker_backend  # noqa: PLC0415
-    from dockwork.testservers.embedded import release_record  # noqa: PLC0415
+    from dockwork.testing.servers import docker as docker_backend  # noqa: PLC0415
+    from dockwork.testing.servers.embedded import release_record  # noqa: PLC0415
 
     found = find(config)
     for path in sorted({k.ident for k in found.servers if k.backend == "embedded"}):

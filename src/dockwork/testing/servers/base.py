@@ -8,8 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from dockwork import urls
-from dockwork.testservers import kinds
+from dockwork import kinds, urls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,7 @@ class Servers:
 
     ``database_url`` is an admin URL (libpq form) of a PostgreSQL server, on its maintenance
     database; ``redis_url`` a Redis server. Either is None when the project did not ask for
-    it (which field carries which kind: :mod:`.kinds`). ``services`` holds the compose
+    it (which field carries which kind: :mod:`dockwork.kinds`). ``services`` holds the compose
     services run as test servers: name → ``{"host": …, "ports": {container port: host
     port}}`` (JSON keys: strings). ``handles`` name what the backend started (container
     ids, process ids), so any process of the run can release them; ``owned`` is False for

@@ -12,17 +12,18 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from dockwork import testdb
+from dockwork import kinds
 from dockwork.errors import PREFIX as _PREFIX
 from dockwork.errors import DockworkError, describe, is_library_error, render
-from dockwork.testservers import env, kinds
+from dockwork.kinds import templates
+from dockwork.testing import databases
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from dockwork.config import Config
-    from dockwork.testservers.base import Servers
-    from dockwork.testservers.run import Run
+    from dockwork.testing.servers.base import Servers
+    from dockwork.testing.servers.testrun import Run
 
 
 def worker_id() -> str:
@@ -48,9 +49,9 @@ class ProcessServers:
         self.project = project
         self.worker = worker or worker_id()
         self._servers: Servers | None = None
-        self._database: env.Database | None = None
-        self._claim: testdb.RedisClaim | None = None
-        self._redis: env.RedisDatabase | None = None
+        self._database: templates.Database | None = None
+        self._claim: databases.RedisClaim | None = None
+        self._redis: templates.RedisDatabase | None = None
         self._admin: str | None = None
 
     def servers(self) -> Servers:
@@ -64,7 +65,7 @@ class ProcessServers:
         """This process's database: named by the run and the worker, never reused."""
         return f"dw_{self.run.id}_{self.worker}".lower().replace("-", "_")
 
-    def database(self) -> env.Database:
+    def database(self) -> templates.Database:
         """This process's own database, cloned from the migrated template."""
         if self._database is not None:
             return self._database
@@ -72,24 +73,24 @@ class ProcessServers:
         if admin is None:
             raise NotAskedError("a PostgreSQL database", "postgres")
         project = self.project
-        template = f"dw_tpl_{testdb.fingerprint(project.template_paths())}"
-        template_db = env.Database.of(admin, template, project.database_scheme)
-        spec = testdb.TemplateSpec(
+        template = f"dw_tpl_{databases.fingerprint(project.template_paths())}"
+        template_db = templates.Database.of(admin, template, project.database_scheme)
+        spec = databases.TemplateSpec(
             template,
             project.migrate_command,
             project.root,
             project.database_url_env,
             project.database_scheme,
             # the migrations read their settings as the app does: from test_env's variables
-            env=tuple(env.render(project.test_env, postgres=template_db).items()),
+            env=tuple(templates.render(project.test_env, postgres=template_db).items()),
         )
-        testdb.ensure_template(admin, spec)
-        testdb.clone(admin, template, self.database_name)
+        databases.ensure_template(admin, spec)
+        databases.clone(admin, template, self.database_name)
         self._admin = admin
-        self._database = env.Database.of(admin, self.database_name, project.database_scheme)
+        self._database = templates.Database.of(admin, self.database_name, project.database_scheme)
         return self._database
 
-    def redis(self) -> env.RedisDatabase:
+    def redis(self) -> templates.RedisDatabase:
         """This process's own Redis logical database: empty when claimed."""
         if self._redis is not None:
             return self._redis
@@ -97,29 +98,30 @@ class ProcessServers:
         if servers.redis_url is None:
             raise NotAskedError("a Redis database", "redis")
         # a server dockwork started (reused ones too) holds only what tests wrote
-        claim = testdb.RedisClaim(
+        claim = databases.RedisClaim(
             servers.redis_url,
             owner=f"{self.run.id}-{self.worker}",
             dedicated=servers.backend != "external",
         )
-        self._redis = env.RedisDatabase.of(claim.acquire())
+        self._redis = templates.RedisDatabase.of(claim.acquire())
         self._claim = claim
         return self._redis
 
-    def services(self) -> dict[str, env.Service]:
+    def services(self) -> dict[str, templates.Service]:
         """The compose services run as test servers (the run's, shared by its processes);
         none asked for: nothing starts."""
         if not kinds.services(self.project.test_services):
             return {}
         return {
-            name: env.Service.of(name, where) for name, where in self.servers().services.items()
+            name: templates.Service.of(name, where)
+            for name, where in self.servers().services.items()
         }
 
     def environment(self) -> dict[str, str]:
         """``test_env`` filled in with this process's databases (made now if needed)."""
-        used = env.roots_used(self.project.test_env)
+        used = templates.roots_used(self.project.test_env)
         services = kinds.services(used & set(self.project.test_services))
-        return env.render(
+        return templates.render(
             self.project.test_env,
             postgres=self.database() if kinds.POSTGRES.name in used else None,
             redis=self.redis() if kinds.REDIS.name in used else None,
@@ -133,7 +135,9 @@ class ProcessServers:
         if self._database is not None and self._admin is not None:
             admin, name = self._admin, self._database.database
             self._database = None
-            _note(errors, f"dropping the test database {name!r}", lambda: testdb.drop(admin, name))
+            _note(
+                errors, f"dropping the test database {name!r}", lambda: databases.drop(admin, name)
+            )
         if self._claim is not None:
             claim, self._claim, self._redis = self._claim, None, None
             _note(errors, "releasing the test Redis database", claim.release)

@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from dockwork import urls
+from dockwork import kinds, urls
 from dockwork.errors import ConfigError
-from dockwork.testservers import kinds
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

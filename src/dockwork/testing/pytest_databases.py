@@ -48,8 +48,8 @@ def service(cls: type[Any], **fields: Any) -> Any:
 #: the module of dockwork's stand-ins for each kind (module-level fixtures: pytest
 #: deprecates session-scoped fixtures defined as methods of a plugin object)
 FIXTURES = {
-    "postgres": "dockwork._pytest_databases_postgres",
-    "redis": "dockwork._pytest_databases_redis",
+    "postgres": "dockwork.testing._pytest_databases_postgres",
+    "redis": "dockwork.testing._pytest_databases_redis",
 }
 
 

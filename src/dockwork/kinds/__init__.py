@@ -1,5 +1,11 @@
 """The kinds of test server, in one registry: everything that differs between them.
 
+This package is the test servers' model, below the configuration (which validates against
+it) and the test side (:mod:`dockwork.testing`, which runs it): the registry here,
+:mod:`.containers` (what runs in a container), :mod:`.readiness` (a real query) and
+:mod:`.templates` (``test_env`` values such as ``{postgres.url}``). It imports nothing of
+dockwork but :mod:`dockwork.urls` and :mod:`dockwork.errors`.
+
 A project's ``test_services`` names test servers. A name is either a built-in kind
 (:data:`KINDS`: ``postgres``, ``redis``) or a service of the project's compose files, which
 runs as the :data:`SERVICE` kind: a container of that service's image, environment and
@@ -10,7 +16,8 @@ healthcheck, handed out as a host and its published ports. Per kind the registry
 - the compose images that mean it (a project's servers follow from its compose files);
 - how it runs in a container (:mod:`.containers`' spec), how it is probed for readiness
   (:mod:`.readiness`), how the embedded backend starts it (:class:`Embedded`);
-- how it is handed out: the :class:`~.base.Servers` field carrying its URL, its default port.
+- how it is handed out: the ``Servers`` field (:mod:`dockwork.testing.servers.base`)
+  carrying its URL, its default port.
 
 The other modules ask the registry (:func:`of`) instead of branching on a kind's name.
 **Adding a kind** is an entry here plus, for each backend that can run it, what that
@@ -31,13 +38,13 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from dockwork import urls
-from dockwork.testservers import containers
+from dockwork.kinds import containers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from dockwork.testservers.containers import ContainerSpec
-    from dockwork.testservers.readiness import Probe
+    from dockwork.kinds.containers import ContainerSpec
+    from dockwork.kinds.readiness import Probe
 
 
 class Settings(Protocol):
@@ -141,14 +148,14 @@ class Kind:
 
 
 def _postgres_probe(endpoint: Endpoint) -> Probe:
-    from dockwork.testservers.readiness import postgres_probe  # noqa: PLC0415
+    from dockwork.kinds.readiness import postgres_probe  # noqa: PLC0415
 
     assert endpoint.url is not None  # a URL kind
     return postgres_probe(endpoint.url)
 
 
 def _redis_probe(endpoint: Endpoint) -> Probe:
-    from dockwork.testservers.readiness import redis_probe  # noqa: PLC0415
+    from dockwork.kinds.readiness import redis_probe  # noqa: PLC0415
 
     assert endpoint.url is not None
     return redis_probe(endpoint.url)
@@ -214,7 +221,7 @@ def _service_spec(config: Settings, name: str) -> ContainerSpec:
 
 def _service_probe(endpoint: Endpoint) -> Probe:
     """Without a healthcheck: each published port answers a connection (and keeps it)."""
-    from dockwork.testservers.readiness import tcp_probe  # noqa: PLC0415
+    from dockwork.kinds.readiness import tcp_probe  # noqa: PLC0415
 
     probes = [tcp_probe(endpoint.host, port) for port in endpoint.ports.values()]
 

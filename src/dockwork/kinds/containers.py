@@ -75,7 +75,7 @@ class ContainerSpec:
     kinds: the registry's spec functions fill them in, the Docker backend just follows)."""
 
     #: the test server's name in ``test_services``: a kind's ("postgres"), or a compose
-    #: service's (see :mod:`.kinds`)
+    #: service's (see :mod:`dockwork.kinds`)
     kind: str
     image: str
     command: tuple[str, ...]

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
-from dockwork.testservers.containers import LABEL, PG_BAKE
+from dockwork.kinds.containers import LABEL, PG_BAKE
 
 if TYPE_CHECKING:
-    from dockwork.testservers.containers import ContainerSpec
-    from dockwork.testservers.engine_api import Engine
+    from dockwork.kinds.containers import ContainerSpec
+    from dockwork.testing.servers.engine_api import Engine
 
 REPOSITORY = "dockwork-test-postgres"
 ROLE = "baked-postgres"

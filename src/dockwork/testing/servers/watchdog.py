@@ -1,6 +1,6 @@
 """Releases an embedded run's servers when the run's owner is gone.
 
-Started (``python -m dockwork.testservers.watchdog RECORD``) by the process of a run that
+Started (``python -m dockwork.testing.servers.watchdog RECORD``) by the process of a run that
 starts the embedded servers when that process is not the run's owner, e.g. an xdist
 worker: the servers must outlive the worker (its crash must not take them from the other
 workers) and die with the run. It polls the owner named in the record; when the owner is
@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from dockwork.testservers.embedded import Record, release_record
-from dockwork.testservers.ownership import Owner, Verdict
+from dockwork.testing.servers.embedded import Record, release_record
+from dockwork.testing.servers.ownership import Owner, Verdict
 
 POLL_SECONDS = 0.5
 
@@ -35,7 +35,7 @@ def watch(path: Path, poll: float = POLL_SECONDS) -> None:
 def main(argv: list[str]) -> int:
     """``watchdog RECORD``."""
     if len(argv) != 1:
-        print("usage: python -m dockwork.testservers.watchdog RECORD", file=sys.stderr)  # noqa: T201
+        print("usage: python -m dockwork.testing.servers.watchdog RECORD", file=sys.stderr)  # noqa: T201
         return 2
     watch(Path(argv[0]))
     return 0

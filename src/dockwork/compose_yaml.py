@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dockwork.testservers import kinds
+from dockwork import kinds
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-#: image names that mean PostgreSQL / Redis (the registry's, see testservers.kinds)
+#: image names that mean PostgreSQL / Redis (the registry's, see dockwork.kinds)
 POSTGRES_IMAGES = kinds.POSTGRES.compose_images
 REDIS_IMAGES = kinds.REDIS.compose_images
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dockwork import urls
+from dockwork import kinds, urls
 from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError, describe
-from dockwork.testservers import kinds, readiness
-from dockwork.testservers.base import Servers
+from dockwork.kinds import readiness
+from dockwork.testing.servers.base import Servers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dockwork.testservers.base import Backend
+    from dockwork.testing.servers.base import Backend
 
 
 class ExternalBackend:

@@ -2,7 +2,7 @@
 
 Servers come from dockwork's own settings (``DOCKWORK_TEST_DATABASE_URL`` /
 ``DOCKWORK_TEST_REDIS_URL``) when given, else from labelled containers or local processes
-(see :mod:`dockwork.testservers`); the app's ``DATABASE_URL`` / ``REDIS_URL`` are never
+(see :mod:`dockwork.testing.servers`); the app's ``DATABASE_URL`` / ``REDIS_URL`` are never
 used. The run's first process that needs servers starts them, the others (xdist workers)
 share them, and the top process removes them at the end. Each process gets its own
 database, cloned from one migrated template, and its own Redis logical database.
@@ -15,7 +15,7 @@ Fixtures: ``dockwork_servers`` (the servers), ``dockwork_database`` / ``dockwork
 (this process's own, structured: URLs and parts), ``dockwork_database_url`` /
 ``dockwork_redis_url`` (their URLs), ``dockwork_services`` (compose services run as test
 servers: host and published ports); with ``pytest_databases = true``, pytest-databases'
-``postgres_service`` and ``redis_service`` (see :mod:`dockwork.pytest_databases`).
+``postgres_service`` and ``redis_service`` (see :mod:`dockwork.testing.pytest_databases`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
-    from dockwork.testservers.base import Servers
-    from dockwork.testservers.env import Database, RedisDatabase, Service
-    from dockwork.testservers.process import ProcessServers
-    from dockwork.testservers.run import Run
+    from dockwork.kinds.templates import Database, RedisDatabase, Service
+    from dockwork.testing.servers.base import Servers
+    from dockwork.testing.servers.process import ProcessServers
+    from dockwork.testing.servers.testrun import Run
 
 T = TypeVar("T")
 RUN: pytest.StashKey[Run] = pytest.StashKey()
@@ -89,7 +89,7 @@ def _stop_on_signals() -> None:
 
 def _begin(config: pytest.Config) -> None:
     """Begin the run in the top process, or join it in an xdist worker (once)."""
-    from dockwork.testservers.run import Run  # noqa: PLC0415 - loaded in every pytest run
+    from dockwork.testing.servers.testrun import Run  # noqa: PLC0415 - loaded in every pytest run
 
     if RUN in config.stash:
         return
@@ -111,7 +111,7 @@ def _begin(config: pytest.Config) -> None:
 def _joined(config: pytest.Config) -> Run | None:
     """The run this xdist worker belongs to: its controller's, named by workerinput (from
     pytest_configure on) or by the environment the controller passed it (earlier)."""
-    from dockwork.testservers.run import OWNER, Run  # noqa: PLC0415
+    from dockwork.testing.servers.testrun import OWNER, Run  # noqa: PLC0415
 
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and WORKER_RUN in workerinput:
@@ -158,7 +158,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _local(config: pytest.Config) -> ProcessServers:
     """This process's share of the run's servers."""
-    from dockwork.testservers.process import ProcessServers  # noqa: PLC0415
+    from dockwork.testing.servers.process import ProcessServers  # noqa: PLC0415
 
     local = config.stash.get(LOCAL, None)
     if local is None:
@@ -221,7 +221,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     """Which test servers the run uses (passwords masked)."""
     if not config.stash.get(TOP, False):
         return None
-    from dockwork.testservers.discovery import choice  # noqa: PLC0415
+    from dockwork.testing.servers.discovery import choice  # noqa: PLC0415
 
     try:
         return f"{PREFIX}test servers: {choice(_project(config))}"
@@ -328,7 +328,7 @@ def dockwork_services(request: pytest.FixtureRequest) -> dict[str, Service]:
 def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
     """``pytest_databases = true``: right behind each pytest-databases module a suite
     loads (``pytest_plugins``), dockwork's fixtures of the same names (they win)."""
-    from dockwork import pytest_databases  # noqa: PLC0415 - no third-party import in it
+    from dockwork.testing import pytest_databases  # noqa: PLC0415 - no third-party import in it
 
     module = getattr(plugin, "__name__", "")
     if module not in pytest_databases.MODULES:

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from dockwork.config import cache_dir
-from dockwork.testservers.base import Servers
-from dockwork.testservers.engine_api import ApiError, Engine
+from dockwork.testing.servers.base import Servers
+from dockwork.testing.servers.engine_api import ApiError, Engine
 
 
 def _path(key: str) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from dockwork.engine import docker_host
+from dockwork.engine_probe import docker_host
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
