@@ -6,10 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions.responses import create_exception_response
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import EmailOutbox, User
 from app.queue import SEND_EMAIL_TASK, send_job
-from app.schemas import OutboxItem, UserCreate, UserRead
+from app.schemas import OutboxItem, UserCreate, UserRead, readable
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 #: ids are PostgreSQL bigints; anything outside cannot exist (and must not reach the driver)
@@ -27,6 +28,28 @@ MAX_ID = 2**63 - 1
 LIST_LIMIT = 100
 
 log = logging.getLogger(__name__)
+
+
+def readable_validation_errors(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    """Litestar's 400 as it is (``detail``, ``extra: [{message, key, source}]``), with each
+    body field's message a sentence a person understands instead of msgspec's wording (a
+    pattern failure quotes the regular expression)."""
+    extra = exc.extra
+    if isinstance(extra, list):
+        extra = [
+            {**item, "message": readable(item["key"], item["message"])}
+            if isinstance(item, dict)
+            and item.get("source") == "body"
+            and isinstance(item.get("key"), str)
+            and isinstance(item.get("message"), str)
+            else item
+            for item in extra
+        ]
+    return create_exception_response(
+        request, ValidationException(detail=exc.detail, extra=extra, headers=exc.headers)
+    )
 
 
 def _to_read(user: User) -> UserRead:

@@ -13,12 +13,13 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyPlugin,
 )
 from litestar import Litestar
+from litestar.exceptions import ValidationException
 from redis.exceptions import RedisError
 
-from app.api import UserController, health
+from app.api import UserController, health, readable_validation_errors
 from app.queue import make_queue
 from app.settings import Settings
-from app.web import frontend
+from app.web import frontend, to_the_docs
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             except (RedisError, OSError) as exc:
                 log.warning("closing the Redis queue failed during shutdown: %s", exc)
 
-    web = frontend(Path(settings.web_dir)) if settings.web_dir else []
+    # the built frontend when there is one (production image); else `/` leads to the docs
+    web = (frontend(Path(settings.web_dir)) if settings.web_dir else []) or [to_the_docs]
     return Litestar(
         route_handlers=[UserController, health, *web],
+        exception_handlers={ValidationException: readable_validation_errors},
         plugins=[SQLAlchemyPlugin(config=db_config)],
         lifespan=[queue_lifespan],
         debug=settings.debug,

@@ -64,5 +64,27 @@ def test_the_api_and_health_are_unaffected(site: TestClient[Any]) -> None:
     }
 
 
-def test_no_build_no_frontend_routes(client: TestClient[Any]) -> None:
-    assert client.get("/").status_code == 404, "development: the Vite server serves the page"
+def test_no_build_the_root_leads_to_the_api_docs(client: TestClient[Any]) -> None:
+    """Development (no WEB_DIR: Vite's dev server serves the page): the app's own URL, the
+    one `inv dev` prints, leads to the API docs instead of a 404."""
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code == 302, root.text
+    assert root.headers["location"] == "/schema"
+    docs = client.get("/")
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "/api/users" in docs.text, "the docs page describes the API"
+    # only `/` is routed: other paths are still the API's JSON 404
+    unknown = client.get("/users/42")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/json")
+
+
+def test_a_web_dir_without_a_build_says_so_and_leads_to_the_docs(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = tmp_path / "dist"
+    empty.mkdir()
+    with TestClient(app=create_app(dataclasses.replace(settings, web_dir=str(empty)))) as c:
+        assert c.get("/", follow_redirects=False).headers["location"] == "/schema"
+    assert f"{empty} has no index.html" in caplog.text

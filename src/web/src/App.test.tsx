@@ -48,7 +48,13 @@ it("shows the API's validation error next to the email field", async () => {
     body: {
       status_code: 400,
       detail: "Validation failed for POST /api/users",
-      extra: [{ message: "Expected `str` matching regex", key: "email", source: "body" }],
+      extra: [
+        {
+          message: "Enter an email address like name@example.com.",
+          key: "email",
+          source: "body",
+        },
+      ],
     },
   });
   render(<App />);
@@ -57,7 +63,7 @@ it("shows the API's validation error next to the email field", async () => {
   fillAndSubmit("B", "not-an-email");
 
   expect((await screen.findByTestId("email-error")).textContent).toBe(
-    "Expected `str` matching regex",
+    "Enter an email address like name@example.com.",
   );
   expect(screen.queryByTestId("name-error")).toBeNull();
   expect(screen.queryByTestId("form-error")).toBeNull();

@@ -54,15 +54,15 @@ describe("api client", () => {
       status_code: 400,
       detail: "Validation failed for POST /api/users",
       extra: [
-        { message: "Expected `str` matching regex '^x$'", key: "email", source: "body" },
-        { message: "Expected `str` of length >= 1", key: "name", source: "body" },
+        { message: "Enter an email address like name@example.com.", key: "email", source: "body" },
+        { message: "This field is required.", key: "name", source: "body" },
       ],
     });
     const error = await apiError(createUser({ name: "", email: "nope" }));
     expect(error.status).toBe(400);
     expect(error.fields).toEqual({
-      email: "Expected `str` matching regex '^x$'",
-      name: "Expected `str` of length >= 1",
+      email: "Enter an email address like name@example.com.",
+      name: "This field is required.",
     });
     expect(error.message).toBe("Validation failed for POST /api/users");
   });
