@@ -1,7 +1,8 @@
 """`inv deploy.*`: the same stack on Docker Swarm, rendered from the compose files.
 
 ``deploy.up`` checks everything first (a swarm manager, the secrets' values, a stack file
-that renders, placement constraints some node satisfies), so bad input changes nothing.
+that renders, placement constraints some node satisfies, IPVS in the engine's kernel for
+``deploy_routing = "mesh"``: :mod:`dockwork.swarm.routing`), so bad input changes nothing.
 Then: the images built under the commit's tag (pushed with ``deploy_registry``), the
 secrets and configs created (named by content), the servers and the migration job deployed
 and the job waited for (a failed migration stops here: app and worker keep running the
@@ -22,7 +23,7 @@ from invoke.tasks import task
 from dockwork.config import check_stack_name, load_config
 from dockwork.engine_probe import check_engine
 from dockwork.errors import DeployError, UsageError
-from dockwork.swarm import cluster, release
+from dockwork.swarm import cluster, release, routing
 from dockwork.swarm.render import PROXY_SERVICE, to_yaml
 from dockwork.tasks._base import clean_errors, run, say
 
@@ -71,9 +72,15 @@ def _require_service(config: Config, service: str) -> str:
     return cluster.full_name(config.stack, service)
 
 
-@task(help={"build": "build the images (default); --no-build uses the tagged ones present"})
+@task(
+    help={
+        "build": "build the images (default); --no-build uses the tagged ones present",
+        "check_routing": 'with deploy_routing "mesh", check first that the engine has IPVS '
+        "(default); --no-check-routing skips that",
+    }
+)
 @clean_errors
-def up(c: Context, build: bool = True) -> None:
+def up(c: Context, build: bool = True, check_routing: bool = True) -> None:
     """Build, tag with the commit, deploy to the swarm and wait until healthy."""
     config = _ready()
     cluster.require_manager(config.engine_timeout)
@@ -92,6 +99,13 @@ def up(c: Context, build: bool = True) -> None:
             "<stack>_<volume>), or move the data into the stack's volumes yourself once the "
             "Compose project is down. Nothing was deployed."
         )
+    # mesh routing needs IPVS in the engine's kernel (asked again once the app's image is built
+    # when the image asked with could not ask the kernel)
+    again = (
+        routing.check_stack(rendered, config.engine_timeout, say)
+        if config.deploy_routing == "mesh" and check_routing
+        else []
+    )
     say(f"deploying stack {config.stack!r}, images tagged {prepared.tag}")
     if build:
         release.build(config, prepared)
@@ -99,6 +113,8 @@ def up(c: Context, build: bool = True) -> None:
         for ref in sorted(set(rendered.images.values())):
             if run(c, ["docker", "image", "inspect", ref], hide=True, warn=True).failed:
                 raise UsageError(f"image {ref} is not on this engine: deploy without --no-build.")
+    if again:
+        routing.check(again, config.engine_timeout, say)
     cluster.create_objects("secret", config.stack, rendered.secrets)
     cluster.create_objects("config", config.stack, rendered.configs)
 
