@@ -224,7 +224,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     from dockwork.testing.servers.discovery import choice  # noqa: PLC0415
 
     try:
-        return f"{PREFIX}test servers: {choice(_project(config))}"
+        project = _project(config)
+        run = config.stash.get(RUN, None)
+        # the run's own decision: the fixtures that start the servers read it, unasked
+        decision = run.decision(project) if run is not None and project.test_services else None
+        return f"{PREFIX}test servers: {choice(project, decision)}"
     except DockworkError as exc:
         return render(exc)
 

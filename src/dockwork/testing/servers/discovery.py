@@ -16,6 +16,7 @@ them with one message.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -97,7 +98,9 @@ def _external(config: Config, services: Backend | None = None) -> ExternalBacken
             "as well, or unset the others to let dockwork start every server."
         )
     return ExternalBackend(
-        {name: given[name] for name in wanted}, timeout=config.service_timeout, services=services
+        {name: given[name] for name in wanted},
+        service_timeout=config.service_timeout,
+        services=services,
     )
 
 
@@ -126,6 +129,23 @@ class Decision:
     backend: str
     why: str
     engine: Engine | None = field(default=None, compare=False)
+
+    def to_json(self) -> str:
+        """The decision as a run records it (the engine by where it is, not a connection)."""
+        host = self.engine.host if self.engine is not None else None
+        return json.dumps({"backend": self.backend, "why": self.why, "engine": host})
+
+    @classmethod
+    def from_json(cls, text: str) -> Decision:
+        """A recorded decision; a Docker one gets a client for the same engine, unasked
+        (the engine answered when the run decided; the next call to it says otherwise)."""
+        data = json.loads(text)
+        engine = None
+        if data.get("engine") is not None:
+            from dockwork.testing.servers.engine_api import Engine  # noqa: PLC0415
+
+            engine = Engine(str(data["engine"]))
+        return cls(str(data["backend"]), str(data["why"]), engine)
 
 
 def decide(config: Config, *, engine_timeout: float = 60) -> Decision:
@@ -316,10 +336,10 @@ def renew(servers: Servers) -> None:
         found.renew(servers.handles)
 
 
-def choice(config: Config) -> str:
-    """Which servers a run will use, for headers: :func:`decide`'s answer, said without
-    starting anything (asking the engine whether it answers: one call)."""
-    decision = decide(config, engine_timeout=5)
+def choice(config: Config, decision: Decision | None = None) -> str:
+    """Which servers a run will use, for headers: :func:`decide`'s answer (``decision``,
+    the run's own when it has one), said without starting anything."""
+    decision = decision or decide(config, engine_timeout=config.engine_timeout)
     reused = ", reused across runs" if config.reuse else ""
     if decision.backend == "external":
         external = _external(config)

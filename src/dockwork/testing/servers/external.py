@@ -35,13 +35,13 @@ class ExternalBackend:
         self,
         given: Mapping[str, str],
         *,
-        timeout: float = DEFAULT_SERVICE_TIMEOUT,
+        service_timeout: float = DEFAULT_SERVICE_TIMEOUT,
         services: Backend | None = None,
     ) -> None:
         #: admin URLs by kind, as the tests get them
         self.given = {kind: kinds.of(kind).given_form(url) for kind, url in given.items()}
         # service_timeout, as for every test server (it was silently capped at 10 s)
-        self.timeout = timeout
+        self.service_timeout = service_timeout
         self.services = services
 
     def start(self) -> Servers:
@@ -50,7 +50,7 @@ class ExternalBackend:
         for name, url in self.given.items():
             kind = kinds.of(name)
             probes[name] = kind.probe(kinds.Endpoint.of_url(url, kind.default_port or 0))
-        failed = readiness.failures(probes, timeout=self.timeout)
+        failed = readiness.failures(probes, timeout=self.service_timeout)
         if failed:
             lines = []
             for name, error in failed.items():
@@ -58,7 +58,7 @@ class ExternalBackend:
                 cause = describe(error.last_error) if error.last_error else "no answer"
                 lines.append(
                     f"the test {name} server named by {kinds.of(name).environment} "
-                    f"({urls.mask(url)}) did not answer within {self.timeout:g}s "
+                    f"({urls.mask(url)}) did not answer within {self.service_timeout:g}s "
                     f"({urls.mask_text(cause, url)})"
                 )
             names = " / ".join(str(kinds.of(name).environment) for name in failed)

@@ -5,6 +5,10 @@ the run; the first process that needs servers starts them under a file lock and 
 where they answer; every other process of the run reads that record. The top process
 renews the servers' heartbeat while it lives and releases them at the end. Nothing starts
 until a test asks, so a run whose tests use no servers needs no engine at all.
+
+Which backend the run uses is decided once (:meth:`Run.decision`, by pytest's header or
+the first process that needs servers) and recorded beside the servers: the engine is
+asked whether it answers once per run, then only renewed by the heartbeat.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from dockwork.testing.servers.ownership import HEARTBEAT_SECONDS, Owner
 
 if TYPE_CHECKING:
     from dockwork.config import Config
+    from dockwork.testing.servers.discovery import Decision
 
 SERVERS = "servers.json"
 FAILURE = "failure.json"
 OWNER = "owner.json"
+DECISION = "decision.json"
 HINT = (
     "Nothing was left running. Run again; if it persists, DOCKWORK_TEST_BACKEND picks "
     "another backend, or DOCKWORK_TEST_DATABASE_URL / DOCKWORK_TEST_REDIS_URL name servers "
@@ -67,6 +73,19 @@ class Run:
         path = self.directory / SERVERS
         return Servers.from_json(path.read_text()) if path.is_file() else None
 
+    def decision(self, config: Config) -> Decision:
+        """Which backend this run uses: decided by the first process to ask (probing the
+        engine once), read from the run's record by every later one."""
+        from dockwork.testing.servers import discovery  # noqa: PLC0415 - only when needed
+
+        path = self.directory / DECISION
+        with locked(self.directory / "decision.lock"):
+            if path.is_file():
+                return discovery.Decision.from_json(path.read_text())
+            decided = discovery.decide(config, engine_timeout=config.engine_timeout)
+            path.write_text(decided.to_json())
+            return decided
+
     def servers(self, config: Config) -> Servers:
         """Start the run's servers once (whichever process asks first), else read them."""
         with locked(self.directory / "lock"):
@@ -81,7 +100,8 @@ class Run:
 
             try:
                 with boundary(ProvisionError, "starting the test servers failed", HINT):
-                    backend = discovery.discover(config, owner=self.owner)
+                    decided = self.decision(config)
+                    backend = discovery.discover(config, owner=self.owner, decision=decided)
                     servers = backend.start()
                 # which process started them: the servers outlive it (they are the run's)
                 details = servers.details | {"started_by": str(os.getpid())}
