@@ -6,7 +6,15 @@ arguments to pytest; `-R` reuses the session environments. The logic is in dockw
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
 import nox
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from dockwork import noxtools
 
@@ -22,6 +30,7 @@ nox.options.allow_parallel = True
 nox.options.sessions = [
     "lint",
     "typecheck",
+    "package",
     "compose",
     "web",
     "tests",
@@ -53,6 +62,93 @@ def typecheck(session: nox.Session) -> None:
     """Mypy, strict, over src."""
     noxtools.sync(session)
     session.run("mypy", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def package(session: nox.Session) -> None:
+    """What a release publishes, proven before it is published (the release workflow runs it).
+
+    `uv build`: the sdist, then the wheel built from that sdist (so the sdist is complete);
+    their metadata passes `twine check --strict` (the build itself refuses unknown
+    classifiers and readme types); the wheel holds dockwork alone, with py.typed. Then the
+    wheel, installed by itself into a new virtualenv (its declared dependencies from the
+    index, nothing from this repository's environment), runs from outside the checkout:
+    `dockwork --version` prints the wheel's version and `dockwork init --help` works.
+
+    `-- --expect-version 1.2.3` also fails unless the build is that version (the tag's);
+    `-- --out-dir dist` copies the proven sdist and wheel there (an empty or new directory).
+    """
+    options = _package_options(session)
+    out = None if options.out_dir is None else Path(options.out_dir)
+    if out is not None and out.exists() and any(out.iterdir()):
+        session.error(f"{out} is not empty: whatever it holds would be published too")
+    work = Path(session.create_tmp()).resolve() / "package"
+    shutil.rmtree(work, ignore_errors=True)
+    built, venv = work / "dist", work / "venv"
+    build = ["uv", "build", "--no-sources", "--no-create-gitignore", "--out-dir", str(built)]
+    session.run(*build, external=True)
+    (wheel,), (sdist,) = sorted(built.glob("*.whl")), sorted(built.glob("*.tar.gz"))
+    _, version, _, _ = parse_wheel_filename(wheel.name)
+    if parse_sdist_filename(sdist.name)[1] != version:
+        session.error(f"the sdist ({sdist.name}) and the wheel ({wheel.name}) differ in version")
+    if options.expect_version is not None and _version(session, options.expect_version) != version:
+        session.error(
+            f"built version {version}, expected {options.expect_version}: is the tag on the "
+            "checked-out commit, with history and tags fetched, and the tree clean?"
+        )
+    twine = ["uv", "tool", "run", "--from", "twine>=6.1", "twine"]
+    session.run(*twine, "check", "--strict", str(sdist), str(wheel), external=True)
+    _check_wheel_files(session, wheel)
+
+    session.run("uv", "venv", "--quiet", str(venv), external=True)
+    session.run("uv", "pip", "install", "--python", str(venv), str(wheel), external=True)
+    scripts = venv / ("Scripts" if sys.platform == "win32" else "bin")
+    with session.chdir(work):  # nothing of the checkout on sys.path
+        probe = "import dockwork; print(dockwork.__file__)"
+        where = session.run(str(scripts / "python"), "-c", probe, external=True, silent=True)
+        if not isinstance(where, str) or not Path(where.strip()).is_relative_to(venv):
+            session.error(f"dockwork was imported from {where!r}, not from the wheel in {venv}")
+        printed = session.run(str(scripts / "dockwork"), "--version", external=True, silent=True)
+        session.log(f"dockwork --version: {printed!r}")
+        if printed != f"dockwork {version}\n":
+            session.error(f"dockwork --version printed {printed!r}; the wheel is {version}")
+        session.run(str(scripts / "dockwork"), "init", "--help", external=True)
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for dist in (sdist, wheel):
+            shutil.copy2(dist, out / dist.name)
+        session.log(f"proven: {sdist.name} and {wheel.name}, copied to {out}")
+
+
+def _package_options(session: nox.Session) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nox -s package --")
+    parser.add_argument("--out-dir", help="copy the proven sdist and wheel here")
+    parser.add_argument("--expect-version", help="fail unless the build is this version")
+    try:
+        return parser.parse_args(session.posargs)
+    except SystemExit:  # argparse has printed the usage and what is wrong
+        session.error("bad arguments (above)")
+
+
+def _version(session: nox.Session, text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        session.error(f"{text!r} is not a version (PEP 440): a release tag is v1.2.3")
+
+
+def _check_wheel_files(session: nox.Session, wheel: Path) -> None:
+    """The wheel holds the dockwork package and its metadata, nothing else (no app, no
+    tests), and py.typed, so that adopters' type checkers read dockwork's annotations."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    dist_info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"
+    stray = sorted({name.split("/")[0] for name in names} - {"dockwork", dist_info})
+    if stray:
+        session.error(f"{wheel.name} holds more than dockwork and its metadata: {stray}")
+    if "dockwork/py.typed" not in names:
+        session.error(f"{wheel.name} has no dockwork/py.typed")
 
 
 @nox.session
@@ -127,9 +223,10 @@ def clones(session: nox.Session) -> None:
 
 @nox.session
 def swarm(session: nox.Session) -> None:
-    """`inv deploy.*` on a single-node Docker Swarm: deploy, rolling update, rollback, rm."""
+    """`inv deploy.*` on a single-node Docker Swarm: deploy, rolling update, rollback, rm;
+    and mesh routing refused, before anything is built, on an engine without IPVS."""
     noxtools.sync(session)
-    args = [*session.posargs, "tests/e2e/test_swarm.py", "-s"]
+    args = [*session.posargs, "tests/e2e/test_swarm.py", "tests/e2e/test_routing_check.py", "-s"]
     session.run(*noxtools.pytest_args(noxtools.project_config(), args, "swarm"))
 
 
