@@ -117,7 +117,7 @@ def root_cause(exc: BaseException) -> BaseException:
 
 def describe(exc: BaseException) -> str:
     """A library exception in one line: its type and first line, no traceback; for an
-    error that wraps an OS error (the Docker SDK's), that error."""
+    error that wraps an OS error (a client library's connection error), that error."""
     exc = root_cause(exc)
     text = " ".join(str(exc).split("\n")[0].split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -6,7 +6,6 @@ import atexit
 import contextlib
 import dataclasses
 import functools
-import logging
 import os
 import secrets
 import shutil
@@ -143,9 +142,6 @@ def servers(session: Any, *kinds: str) -> Iterator[Servers]:
     config = project_config()
     if kinds:
         config = dataclasses.replace(config, test_services=kinds)
-    # nox logs at debug level: the Docker SDK's HTTP chatter is noise there
-    for name in ("docker", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     run = Run.begin()
     run.keep_alive()
     try:
