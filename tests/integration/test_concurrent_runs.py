@@ -5,7 +5,9 @@ containers. Both pass and neither leaves anything behind.
 This is what the `clones` session proves with two whole `nox -s tests` in two checkouts
 (minutes); here the same property costs seconds: the runs share the project's name, so
 everything that could collide (container labels, database names, Redis claims, the
-template, ports) is shared ground.
+template, ports) is shared ground. It replaces two runs of the reference app's suite at
+once, per backend (40 s each): the app's suite itself runs in the `tests` and
+`tests-embedded` sessions, and what two runs share is the same whatever the tests do.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from dockwork.testing.servers import embedded
 from tests.helpers import (
     PROBE_TASKS,
     dockwork_containers,
@@ -53,8 +56,14 @@ def test_own_database_and_redis(dockwork_database, dockwork_redis, n):
 """
 
 
-def test_two_runs_of_one_project_at_once(tmp_path: Path) -> None:
-    needs_docker()
+@pytest.mark.parametrize("backend", ["docker", "embedded"])
+def test_two_runs_of_one_project_at_once(tmp_path: Path, backend: str) -> None:
+    """Each run under xdist; the embedded runs share the project's state directory and the
+    template's cache (their data directories are the runs' own), the Docker ones its labels."""
+    if backend == "docker":
+        needs_docker()
+    elif embedded.missing(("postgres", "redis")):
+        pytest.skip("needs the embedded wheels")
     project = f"dwtwin{uuid.uuid4().hex[:8]}"
     runs = []
     for twin in ("a", "b"):
@@ -65,7 +74,7 @@ def test_two_runs_of_one_project_at_once(tmp_path: Path) -> None:
             subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
                 cwd=root,
-                env={**env_without_services(), "TWIN": twin, "DOCKWORK_TEST_BACKEND": "docker"},
+                env={**env_without_services(), "TWIN": twin, "DOCKWORK_TEST_BACKEND": backend},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -185,40 +185,6 @@ def test_sigkilled_run_leaves_nothing_the_next_run_does_not_reap_and_no_bystande
         subprocess.run(["rm", "-rf", str(bystander_dir)], check=False)
 
 
-def run_suite(*argv: str, **env: str) -> subprocess.Popen[str]:
-    """`pytest tests/integration/test_users.py` on the embedded backend, with no engine."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/integration/test_users.py",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *argv,
-        ],
-        cwd=ROOT,
-        env={
-            **env_without_services(),
-            "DOCKER_HOST": "unix:///nonexistent/docker.sock",
-            "DOCKWORK_TEST_BACKEND": "embedded",
-            **env,
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def test_two_concurrent_embedded_runs_both_pass() -> None:
-    runs = [run_suite(), run_suite("-n", "2")]
-    for run in runs:
-        output = run.communicate(timeout=600)[0]
-        assert run.returncode == 0, output
-        assert " passed" in output
-
-
 PROBE_PYPROJECT = """
 [project]
 name = "userprobe"

@@ -1,4 +1,8 @@
-"""`nox -s migrations` for real, in a throwaway copy: it must fail on a missing migration."""
+"""`nox -s migrations` for real, in a throwaway copy: it must fail on a missing migration.
+
+That it passes on this checkout is the default `migrations` session itself (the same
+session, the same code): here only the failure, which no default session can show.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +33,11 @@ def run_session(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_migrations_session_passes_then_fails_on_a_model_change_without_migration(
+def test_migrations_session_fails_on_a_model_change_without_migration(
     tmp_path: Path,
 ) -> None:
     needs_docker()
     copy_checkout(tmp_path)
-    ok = run_session(tmp_path)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-
     models = tmp_path / "src/app/db/models.py"
     anchor = "    name: Mapped[str] = mapped_column(String(200))\n"
     models.write_text(

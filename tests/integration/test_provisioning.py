@@ -29,7 +29,6 @@ from dockwork.testing.servers.ownership import Owner
 from dockwork.testing.servers.reuse_cache import CachedBackend
 from tests.helpers import (
     docker_backend,
-    env_without_services,
     needs_docker,
     pg_image,
     redis_image,
@@ -353,27 +352,3 @@ def test_an_engine_that_does_not_answer_is_the_culprit_named(project: str) -> No
     assert f"no Docker engine answers at {url}" in message
     assert "Connection refused" in message, "the cause, not a cut-off SDK repr"
     assert "another machine" not in message
-
-
-def test_two_concurrent_test_runs_both_pass(docker_client: docker.DockerClient) -> None:  # noqa: ARG001
-    env = env_without_services()
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests/integration/test_users.py",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
-    runs = [
-        subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for _ in range(2)
-    ]
-    outputs = [r.communicate(timeout=600)[0] for r in runs]
-    for run, output in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, output
-        assert " passed" in output
-        assert " failed" not in output
