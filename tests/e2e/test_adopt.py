@@ -39,7 +39,9 @@ class Shop:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("DOCKWORK_", "UV_PROJECT", "VIRTUAL_ENV", "NOX", "PYTEST_"))
-            and k not in {"DATABASE_URL", "REDIS_URL"}
+            # PYTHONDONTWRITEBYTECODE: a CI image's, not an adopter's laptop's (with it, each
+            # Python process compiles everything it imports anew)
+            and k not in {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE"}
         } | {"DOCKWORK_PROJECT_NAME": name, "WEB_PORT": "0"}
 
     def run(self, *argv: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
