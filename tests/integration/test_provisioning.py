@@ -186,8 +186,8 @@ def test_sigkilled_run_is_reaped_by_the_next_and_nothing_else_is(
             assert c.status == "running", f"{c.name} is not dockwork's to remove"
     finally:
         live.stop()
-        unlabelled.remove(force=True)
-        dev_stack.remove(force=True)
+        unlabelled.remove(force=True, v=True)  # its anonymous /data volume too
+        dev_stack.remove(force=True, v=True)
 
 
 def _foreign(
