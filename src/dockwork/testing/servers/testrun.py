@@ -75,16 +75,18 @@ class Run:
 
     def decision(self, config: Config) -> Decision:
         """Which backend this run uses: decided by the first process to ask (probing the
-        engine once), read from the run's record by every later one."""
+        engine once, within ``engine_timeout``), read from the run's record by every later
+        one. Every process, the deciding one too, gets the decision as the record gives it,
+        so all of them reach the engine alike (the probe's short deadline is not kept for
+        the servers' own calls)."""
         from dockwork.testing.servers import discovery  # noqa: PLC0415 - only when needed
 
         path = self.directory / DECISION
         with locked(self.directory / "decision.lock"):
-            if path.is_file():
-                return discovery.Decision.from_json(path.read_text())
-            decided = discovery.decide(config, engine_timeout=config.engine_timeout)
-            path.write_text(decided.to_json())
-            return decided
+            if not path.is_file():
+                decided = discovery.decide(config, engine_timeout=config.engine_timeout)
+                path.write_text(decided.to_json())
+            return discovery.Decision.from_json(path.read_text())
 
     def servers(self, config: Config) -> Servers:
         """Start the run's servers once (whichever process asks first), else read them."""
