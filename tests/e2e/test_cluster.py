@@ -407,15 +407,15 @@ def test_a_release_failing_its_health_is_rolled_back_on_every_node(
         '    return Response({"status": "broken"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)\n'
     )
     api.write_text(source.replace(marker, broken))
-    # the production healthcheck gives a new task 120 retries of 0.5 s before Swarm counts it
+    # the production healthcheck gives a new task 60 retries, 1 s apart, before Swarm counts it
     # failed; this release carries a shorter one (as test_swarm's does): what is proven is
     # the rollback on every node, not the retry count
     compose = d.root / "compose.yaml"
     text = compose.read_text()
-    probe = "urlopen('http://127.0.0.1:8000/health', timeout=3)\"]"
+    probe = "GET /health HTTP/1.0"
     head, sep, tail = text.partition(probe)
     assert sep, "the app's healthcheck is where the test expects it"
-    compose.write_text(head + sep + tail.replace("retries: 120", "retries: 6", 1))
+    compose.write_text(head + sep + tail.replace("retries: 60", "retries: 4", 1))
     d.commit("release 3: health always fails")
     before = d.rows()
     with Traffic(d.url, tag=f"rollback-{d.stack}", seconds=600) as traffic:

@@ -524,15 +524,15 @@ def test_a_release_failing_its_healthcheck_is_rolled_back(deployment: Deployment
     )
     assert broken != source
     api.write_text(broken)
-    # The production healthcheck gives a new task 120 retries of 0.5 s before Swarm counts it
+    # The production healthcheck gives a new task 60 retries, 1 s apart, before Swarm counts it
     # failed; this release carries its own, shorter one, so the test waits seconds, not a
     # minute, for the same rollback (what is proven is the rollback, not the retry count).
     compose = d.root / "compose.yaml"
     text = compose.read_text()
-    probe = "urlopen('http://127.0.0.1:8000/health', timeout=3)\"]"
+    probe = "GET /health HTTP/1.0"
     head, sep, tail = text.partition(probe)
     assert sep, "the app's healthcheck is where the test expects it"
-    compose.write_text(head + sep + tail.replace("retries: 120", "retries: 6", 1))
+    compose.write_text(head + sep + tail.replace("retries: 60", "retries: 4", 1))
     d.commit("release 3: health always fails")
     with Load(f"{d.url}/health") as load:
         started = time.monotonic()
