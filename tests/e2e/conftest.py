@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,23 +48,60 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """The run's images go when the run ends (their layers stay in the build cache)."""
+    """The run's images and shared directory go when the run ends (the images' layers stay
+    in the build cache)."""
     if not hasattr(config, "workerinput") and TAG_VARIABLE in os.environ:
         argv = ["docker", "image", "rm", "--force", *images().values()]
         subprocess.run(argv, capture_output=True, check=False)
+        shutil.rmtree(shared_dir(config._tmp_path_factory), ignore_errors=True)  # type: ignore[attr-defined]
+
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this run's, shared by its xdist workers: beside their base temps, in
+    pytest's per-user directory (0700, its owner checked by pytest), never the shared /tmp."""
+    base = tmp_path_factory.getbasetemp()
+    # xdist: each worker's base temp is popen-gwN below the run's own
+    parent = base.parent if base.name.startswith("popen-gw") else base
+    return parent / f"dockwork-{os.environ[TAG_VARIABLE]}"
+
+
+@contextlib.contextmanager
+def run_lock(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """Held by one process of the run at a time: the first builds, the others wait for it.
+    Yields the run's shared directory."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    shared = shared_dir(tmp_path_factory)
+    shared.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(shared / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield shared
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture(scope="session")
+def dockwork_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dockwork's wheel, built from this checkout once per run (the adoption tests install
+    it into the foreign projects, as an adopter installs it from PyPI)."""
+    if shutil.which("uv") is None:
+        pytest.skip("needs uv (the adopter's tool)")
+    with run_lock(tmp_path_factory, "wheel") as shared:
+        dist = shared / "dist"
+        if not any(dist.glob("dockwork-*.whl")):
+            build = ["uv", "build", "--wheel", "-o", str(dist)]
+            subprocess.run(build, cwd=ROOT, check=True, capture_output=True)
+        return next(dist.glob("dockwork-*.whl"))
 
 
 @pytest.fixture(scope="session")
 def built_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The dev and production images, built once per run, before any stack needs them:
     whichever worker comes first builds, the others wait for it."""
-    import fcntl  # noqa: PLC0415 - POSIX only
-
     needs_docker()
     tags = images()
-    lock = Path(tempfile.gettempdir()) / f"dockwork-{os.environ[TAG_VARIABLE]}.lock"
-    with lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with run_lock(tmp_path_factory, "images"):
         built = [tags["APP_IMAGE"], tags["APP_DEV_IMAGE"]]
         present = subprocess.run(
             ["docker", "image", "inspect", *built], capture_output=True, check=False

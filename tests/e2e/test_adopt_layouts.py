@@ -12,11 +12,12 @@ well-known template, set up from dockwork's wheel by an adopter's steps:
   ``DATABASE_URL`` from an ``env_file``, a migration CLI of the project's own run by a
   ``migrator`` one-shot, and tests written on pytest-databases' fixtures.
 
-For each: the suite the project's own way first (the "before" figure), then dockwork added
-with ``uv add --dev``, ``dockwork init`` from the repository's root, ``inv doctor``,
-``inv up``, ``inv migrate``, ``nox -s tests -- -n 2`` (proven to run on dockwork's
-per-worker databases), ``inv db.revision`` and ``inv down``. Every step's exit code and
-duration is printed as a table, pass or fail.
+For each: dockwork added with ``uv add --dev``, ``dockwork init`` from the repository's root,
+``inv doctor``, ``inv up``, ``inv migrate``, ``nox -s tests -- -n 2`` (proven to run on
+dockwork's per-worker databases, the suite unchanged), ``inv db.revision`` and ``inv down``.
+Every step's exit code and duration is printed as a table, pass or fail. (The suites run
+their own way too, on the project's database or pytest-databases' containers, before
+dockwork is added: the fixtures are checked that way when they change, not on every run.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 #: what a fresh shell of the adopter has: nothing of this run's own settings or servers
 DROPPED_PREFIXES = ("DOCKWORK_", "UV_PROJECT", "VIRTUAL_ENV", "NOX", "PYTEST_", "COMPOSE_")
@@ -107,9 +107,6 @@ class Adopter:
                 f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
             )
         return proc
-
-    def seconds(self, name: str) -> float:
-        return next(s.seconds for s in self.steps if s.name == name)
 
     def table(self) -> str:
         width = max([len(s.name) for s in self.steps] + [4])
@@ -237,18 +234,12 @@ def docker_events(since: float, until: float, label: str) -> list[str]:
     return out.split()
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dockwork's wheel, built once from this checkout."""
+@pytest.fixture
+def wheel(dockwork_wheel: Path) -> Path:
+    """dockwork's wheel (built once per run), where a Docker engine answers."""
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine: {reason}")
-    if shutil.which("uv") is None:
-        pytest.skip("needs uv (the adopter's tool)")
-    dist = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        ["uv", "build", "--wheel", "-o", str(dist)], cwd=ROOT, check=True, capture_output=True
-    )
-    return next(dist.glob("dockwork-*.whl"))
+    return dockwork_wheel
 
 
 @pytest.fixture
@@ -298,44 +289,7 @@ def test_backend_below_the_root_adopts_dockwork(  # noqa: PLR0915 - the adopter'
 ) -> None:
     p = backend_project
     top, backend = p.top, p.top / "backend"
-    log_before, log_nox, log_pytest = (top / f"{n}.log" for n in ("before", "nox", "pytest"))
-
-    # 0. before dockwork: the database from `docker compose up db`, migrated, the suite on it
-    p.run("before: uv sync", "uv", "sync", cwd=backend)
-    before = f"{top.name}before"
-    p.projects.add(before)
-    p.run(
-        "before: compose up --wait db",
-        "docker",
-        "compose",
-        "-p",
-        before,
-        "up",
-        "-d",
-        "--wait",
-        "db",
-    )
-    port = p.run("before: compose port", "docker", "compose", "-p", before, "port", "db", "5432")
-    own = {"POSTGRES_SERVER": "127.0.0.1", "POSTGRES_PORT": port.stdout.strip().rpartition(":")[2]}
-    p.run(
-        "before: alembic upgrade head",
-        "uv",
-        "run",
-        "alembic",
-        "upgrade",
-        "head",
-        cwd=backend,
-        **own,
-    )
-    p.run(
-        "before: pytest -n 2 (own db)",
-        *("uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider"),
-        cwd=backend,
-        APP_TEST_DATABASE_LOG=str(log_before),
-        **own,
-    )
-    assert {name for name, _ in databases(log_before).values()} == {"app"}, "the .env's database"
-    p.run("before: compose down -v", "docker", "compose", "-p", before, "down", "--volumes")
+    log_nox = top / "nox.log"
 
     # 1. install dockwork into the backend (a workspace member)
     p.run(
@@ -425,15 +379,6 @@ def test_backend_below_the_root_adopts_dockwork(  # noqa: PLR0915 - the adopter'
     assert not hosts & {"localhost:5432", stack_db.replace("127.0.0.1", "localhost")}, used
     assert stack_db not in hosts, f"not the stack's database ({stack_db}): {used}"
 
-    # the same suite, same runner and -n, on dockwork's servers (for the figure)
-    p.run(
-        "dockwork: pytest -n 2",
-        *("uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider"),
-        cwd=backend,
-        APP_TEST_DATABASE_LOG=str(log_pytest),
-    )
-    assert all(n.startswith("dw_") for n, _ in databases(log_pytest).values())
-
     # 5. a model changes; the migration lands on the host, in the project's versions
     models = backend / "app" / "models.py"
     models.write_text(
@@ -464,21 +409,6 @@ def test_backend_below_the_root_adopts_dockwork(  # noqa: PLR0915 - the adopter'
         check=True,
     ).stdout.split()
     assert left == [], "inv down removed the stack"
-
-    setup = sum(
-        p.seconds(s)
-        for s in (
-            "before: compose up --wait db",
-            "before: compose port",
-            "before: alembic upgrade head",
-        )
-    )
-    print(  # noqa: T201 - the figure for the record
-        f"\nbackend suite, pytest -n 2: before (own db, migrated) "
-        f"{p.seconds('before: pytest -n 2 (own db)'):.1f} s + {setup:.1f} s to start and migrate "
-        f"it; on dockwork {p.seconds('dockwork: pytest -n 2'):.1f} s (servers, template and "
-        f"per-worker databases included); through nox {p.seconds('nox -s tests -- -n 2'):.1f} s"
-    )
     assert not p.findings, "\n".join(p.findings)
 
 
@@ -501,19 +431,7 @@ def test_compose_files_in_deploy_docker_adopt_dockwork(  # noqa: PLR0915 - the a
 ) -> None:
     p = deploy_project
     top = p.top
-    log_before, log_nox, log_pytest = (top / f"{n}.log" for n in ("before", "nox", "pytest"))
-
-    # 0. before dockwork: the suite on pytest-databases' own containers
-    p.run("before: uv sync", "uv", "sync")
-    p.run(
-        "before: pytest -n 2 (pytest-databases)",
-        *("uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider"),
-        SHOP_TEST_DATABASE_LOG=str(log_before),
-    )
-    assert {n for n, _ in databases(log_before).values()} == {
-        "pytest_databases_0",
-        "pytest_databases_1",
-    }, "pytest-databases' per-worker databases"
+    log_nox = top / "nox.log"
 
     # 1. install
     p.run(
@@ -583,26 +501,19 @@ def test_compose_files_in_deploy_docker_adopt_dockwork(  # noqa: PLR0915 - the a
         *("uv", "run", "nox", "-s", "tests", "--", "-n", "2", "-p", "no:cacheprovider"),
         SHOP_TEST_DATABASE_LOG=str(log_nox),
     )
-    direct = p.run(
-        "dockwork: pytest -n 2",
-        *("uv", "run", "pytest", "-n", "2", "-p", "no:cacheprovider"),
-        SHOP_TEST_DATABASE_LOG=str(log_pytest),
-    )
     created = docker_events(t0, time.time(), "pytest_databases")
-    assert "Session tests was successful" in nox.stdout + nox.stderr
-    if "PytestRemovedIn10Warning" in direct.stdout:
+    output = nox.stdout + nox.stderr
+    assert "Session tests was successful" in output
+    if "PytestRemovedIn10Warning" in output:
         warning = next(
-            line.strip()
-            for line in direct.stdout.splitlines()
-            if "PytestRemovedIn10Warning" in line
+            line.strip() for line in output.splitlines() if "PytestRemovedIn10Warning" in line
         )
         p.findings.append(f"the suite warns under dockwork's pytest-databases fixtures: {warning}")
     assert created == [], f"pytest-databases started containers: {created}"
-    for log in (log_nox, log_pytest):
-        used = databases(log)
-        assert sorted(used) == ["gw0", "gw1"], used
-        assert len({n for n, _ in used.values()}) == 2, f"each worker its own database: {used}"
-        assert all(n.startswith("dw_") for n, _ in used.values()), f"dockwork's: {used}"
+    used = databases(log_nox)
+    assert sorted(used) == ["gw0", "gw1"], used
+    assert len({n for n, _ in used.values()}) == 2, f"each worker its own database: {used}"
+    assert all(n.startswith("dw_") for n, _ in used.values()), f"dockwork's: {used}"
 
     # 5. a model changes; the project's CLI writes the migration, on the host
     models = top / "src" / "shop" / "models.py"
@@ -631,11 +542,4 @@ def test_compose_files_in_deploy_docker_adopt_dockwork(  # noqa: PLR0915 - the a
         check=True,
     ).stdout.split()
     assert left == [], "inv down removed the stack"
-
-    print(  # noqa: T201 - the figure for the record
-        f"\ncatalogue suite, pytest -n 2: before (pytest-databases' containers) "
-        f"{p.seconds('before: pytest -n 2 (pytest-databases)'):.1f} s; on dockwork "
-        f"{p.seconds('dockwork: pytest -n 2'):.1f} s; through nox "
-        f"{p.seconds('nox -s tests -- -n 2'):.1f} s"
-    )
     assert not p.findings, "\n".join(p.findings)
