@@ -74,15 +74,23 @@ def envdir(base: str | Path = ".nox") -> str:
 
 def sync(session: Any, *groups: str) -> None:
     """Install the project into the session's venv exactly as locked (``uv sync --locked``),
-    compiled to bytecode: where ``PYTHONDONTWRITEBYTECODE`` is set (many CI images and
-    containers), every Python process a session starts (pytest workers, the runs a test
-    starts, tasks) would otherwise compile each module it imports anew, which here cost
-    about a third of the suite's CPU. Compiling once at install costs a few seconds; a later
-    sync finds it done."""
-    argv = ["uv", "sync", "--locked", "--inexact", "--compile-bytecode"]
+    and have every Python process of the session share one bytecode cache in the venv.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set (many CI images and containers), each process a
+    session starts (pytest and its workers, the runs and tasks a test starts) would compile
+    every module it imports anew: here about a third of the suite's CPU. In the session the
+    variable is unset and ``PYTHONPYCACHEPREFIX`` names a directory in the venv, so a module
+    is compiled once, when something first imports it, and never written beside the
+    checkout's sources. (Compiling the whole venv at install would cover only the installed
+    packages, not the project's editable sources or its tests, and costs more: most of a
+    venv is never imported.)"""
+    location = Path(session.virtualenv.location)
+    argv = ["uv", "sync", "--locked", "--inexact"]
     for group in groups:
         argv += ["--group", group]
-    session.run_install(*argv, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
+    session.run_install(*argv, env={"UV_PROJECT_ENVIRONMENT": str(location)})
+    session.env["PYTHONPYCACHEPREFIX"] = str(location / "pycache")
+    session.env["PYTHONDONTWRITEBYTECODE"] = None  # None: removed from the commands' env
 
 
 def compose_file_sets(config: Config) -> list[tuple[str, ...]]:

@@ -27,6 +27,12 @@ FOREIGN = Path(__file__).with_name("foreign")
 REFERENCE = ("app", "litestar", "saq", "asyncpg", "advanced_alchemy", "faker")
 
 
+#: this run's, not the adopter's: its URLs; PYTHONDONTWRITEBYTECODE, a CI image's, not an
+#: adopter's laptop's (with it, each Python process compiles everything it imports anew);
+#: PYTHONPYCACHEPREFIX, the nox session's bytecode cache
+NOT_THE_ADOPTERS = {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
+
+
 class Shop:
     """The foreign project in a temp dir, driven with uv as its team would."""
 
@@ -37,9 +43,7 @@ class Shop:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("DOCKWORK_", "UV_PROJECT", "VIRTUAL_ENV", "NOX", "PYTEST_"))
-            # PYTHONDONTWRITEBYTECODE: a CI image's, not an adopter's laptop's (with it, each
-            # Python process compiles everything it imports anew)
-            and k not in {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE"}
+            and k not in NOT_THE_ADOPTERS
         } | {"DOCKWORK_PROJECT_NAME": name, "WEB_PORT": "0"}
 
     def run(self, *argv: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
