@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 PG_IMAGE = os.environ.get("POSTGRES_IMAGE") or "postgres:17"
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or "redis:7"
+HOST_IDS = f"{os.getuid()}:{os.getgid()}"
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
 
 PROJECTS: dict[str, dict[str, str]] = {
@@ -269,6 +270,7 @@ def stack_copy() -> Iterator[Stack]:
             APP_PORT="0",
             DB_PORT="0",
             CACHE_PORT="0",
+            WEB_PORT="0",
             APP_IMAGE=f"dockwork-bench-app:{name}",
             APP_DEV_IMAGE=f"dockwork-bench-app-dev:{name}",
         )
@@ -314,8 +316,10 @@ def stack_loops(rounds: int) -> dict[str, list[float]]:
             rounds,
             {
                 "inv test -- tests/unit": stack.run(stack.inv("test", "--", *tests)),
+                # as the host's user, as `inv test` runs it (the image's own user may not
+                # write to the checkout, e.g. where the host user is root)
                 "compose exec pytest tests/unit": stack.run(
-                    stack.compose("exec", "-T", "app", "pytest", *tests)
+                    stack.compose("exec", "-T", "--user", HOST_IDS, "app", "pytest", *tests)
                 ),
             },
         )
