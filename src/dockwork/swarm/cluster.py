@@ -105,14 +105,15 @@ def services(stack: str) -> dict[str, dict[str, Any]]:
     return {s["Spec"]["Name"].removeprefix(f"{stack}_"): s for s in found}
 
 
-def tasks(service: str) -> list[dict[str, Any]]:
-    """All tasks of a service (inspect output), newest first."""
+def tasks(*services: str) -> list[dict[str, Any]]:
+    """All tasks of the services (inspect output), newest first: two CLI calls however many
+    services are asked about (a deploy's wait asks about all of them twice a second)."""
     ids = runner.run(
-        ["docker", "service", "ps", "--no-trunc", "--quiet", service], check=False
+        ["docker", "service", "ps", "--no-trunc", "--quiet", *services], check=False
     ).stdout.split()
     if not ids:
         return []
-    found = _json(["docker", "inspect", *ids]) or []
+    found = _json(["docker", "inspect", *dict.fromkeys(ids)]) or []
     return sorted(found, key=lambda t: t.get("CreatedAt", ""), reverse=True)
 
 
@@ -210,11 +211,12 @@ def _identity(spec: Any) -> str:
     return json.dumps(picked, sort_keys=True)
 
 
-def status(stack: str, name: str, service: dict[str, Any], *, updated: bool) -> ServiceStatus:
-    """Running tasks of the current spec against the replicas wanted; the update's state
-    when ``updated`` (this deploy changed the spec)."""
+def status(
+    name: str, service: dict[str, Any], found: list[dict[str, Any]], *, updated: bool
+) -> ServiceStatus:
+    """Running tasks of the current spec (``found``: the service's tasks) against the
+    replicas wanted; the update's state when ``updated`` (this deploy changed the spec)."""
     mode = service["Spec"].get("Mode") or {}
-    found = tasks(full_name(stack, name))
     if "Global" in mode:  # one task per eligible node: as many as the orchestrator wants
         wanted = len({t.get("NodeID") for t in found if t.get("DesiredState") == "running"})
     else:
@@ -468,11 +470,14 @@ def wait_converged(
         missing = [n for n in wanted if n not in found]
         if missing:
             raise DeployError(f"service(s) {', '.join(missing)} of stack {stack} do not exist.")
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for task in tasks(*(full_name(stack, n) for n in wanted)):
+            by_service.setdefault(task.get("ServiceID", ""), []).append(task)
         states = [
             status(
-                stack,
                 n,
                 found[n],
+                by_service.get(found[n]["ID"], []),
                 updated=previous.get(n) != int(found[n]["Version"]["Index"]),
             )
             for n in wanted
