@@ -36,23 +36,39 @@ SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 BIG = 300_000
 
 
+#: each stack's published PostgreSQL port, asked of Compose once (the tests poll the server
+#: every few ms while a task runs; a `docker compose port` each time cost seconds of CPU)
+_PORTS: dict[str, str] = {}
+
+
 def server(stack: Stack, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
     """A connection of the test's own to the stack's PostgreSQL (its published port)."""
-    port = stack.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
     env = dict(
         line.split("=", 1)
         for line in (stack.root / ".env").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     )
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=int(port),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"],
-        dbname=database,
-        autocommit=True,
-        connect_timeout=10,
-    )
+
+    def connect(port: str) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=int(port),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            dbname=database,
+            autocommit=True,
+            connect_timeout=10,
+        )
+
+    known = _PORTS.get(stack.name)
+    if known is not None:
+        try:
+            return connect(known)
+        except psycopg.OperationalError:
+            pass  # the container was recreated on another port, or the server is down: ask
+    port = stack.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
+    _PORTS[stack.name] = port
+    return connect(port)
 
 
 def one(
