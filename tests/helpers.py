@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,15 @@ def env_without_services() -> dict[str, str]:
         if k not in {"DATABASE_URL", "REDIS_URL"}
         and not k.startswith(("DOCKWORK_TEST_", "PYTEST_", "DOCKWORK_REUSE"))
     }
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a child a test signals: SIGINT, SIGHUP and SIGTERM act as they do by
+    default. A run started in the background (``nohup nox … &``, a shell without job control)
+    hands its children SIGINT and SIGHUP ignored, which an exec keeps: Python then never raises
+    KeyboardInterrupt, and dockwork leaves an ignored SIGHUP ignored, as it should."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 #: set to 1 where a run must have a Docker engine (CI): a test that needs one then fails

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
+from tests.helpers import default_signals
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -139,7 +141,7 @@ def start(stack: Stack, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         # Ctrl-C acts (a shell without job control would start us with SIGINT ignored)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        preexec_fn=default_signals,  # noqa: PLW1509 - signalled as CI would
     )
 
 

@@ -18,7 +18,14 @@ import pytest
 import redis
 
 from dockwork.testing.servers.docker import LABEL
-from tests.helpers import docker_backend, env_without_services, gone, needs_docker, relay
+from tests.helpers import (
+    default_signals,
+    docker_backend,
+    env_without_services,
+    gone,
+    needs_docker,
+    relay,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -258,6 +265,7 @@ def _start_slow(probe: Path, **env: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_signals,  # noqa: PLW1509 - signalled as CI would
     )
 
 

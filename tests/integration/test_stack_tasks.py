@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import needs_docker, redis_image
+from tests.helpers import default_signals, needs_docker, redis_image
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -120,6 +120,7 @@ class Tiny:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=default_signals,  # noqa: PLW1509 - signalled as CI would
         )
 
     def containers(self) -> list[str]:
