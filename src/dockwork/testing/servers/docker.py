@@ -305,22 +305,32 @@ class DockerBackend:
 
     def _reused(self, spec: ContainerSpec) -> tuple[str, dict[int, int], str]:
         name = f"dockwork-{self.project}-{spec.kind}-{spec.config_hash()}"
-        try:
-            cid = str(self.engine.inspect(name)["Id"])
-        except ApiError as exc:
-            if exc.status != 404:  # noqa: PLR2004
-                raise
-            image = self._image(spec)
-            try:
-                cid = self._create(spec, image, name, secrets.token_urlsafe(18))
-            except ApiError as conflict:
-                if conflict.status != 409:  # noqa: PLR2004 - another run created it first
-                    raise
-                cid = str(self.engine.inspect(name)["Id"])
+        cid = self._named(spec, name)
         self.engine.start(cid)  # started already: fine
         config = self.engine.inspect(cid).get("Config") or {}
         password = password_of(spec, config.get("Env") or [], config.get("Cmd") or [])
         return cid, self._host_ports(cid, spec), password
+
+    def _named(self, spec: ContainerSpec, name: str) -> str:
+        """The id of the kept container ``name``, created now if missing. Another run may
+        be creating it at this moment: the engine reserves the name before the container
+        exists, so until that create returns ours gets 409 and the name's inspection 404.
+        Look again until it is there (or create it, should the other create have failed)."""
+        deadline = time.monotonic() + self.service_timeout
+        image = None
+        while True:
+            try:
+                return str(self.engine.inspect(name)["Id"])
+            except ApiError as exc:
+                if exc.status != 404:  # noqa: PLR2004
+                    raise
+            image = image or self._image(spec)
+            try:
+                return self._create(spec, image, name, secrets.token_urlsafe(18))
+            except ApiError as conflict:  # another run is creating it (or just did)
+                if conflict.status != 409 or time.monotonic() > deadline:  # noqa: PLR2004
+                    raise
+            time.sleep(0.05)
 
     def _create(self, spec: ContainerSpec, image: str, name: str, password: str) -> str:
         environment, command = spec.with_password(password)
