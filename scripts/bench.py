@@ -356,6 +356,16 @@ def report_servers(results: dict[str, list[float]]) -> None:
     print(line("embedded warm"))
     print(line("pytest-databases", "(reference)"))
     print(line("testcontainers"))
+    # a target holds in every round, not only in the median one: each round's ratio against
+    # the same round's pytest-databases and bare session (they ran next to each other)
+    for tool in ("dockwork cold", "dockwork warm", "embedded cold"):
+        ratios = [
+            (mine - bare) / (ref_run - bare)
+            for mine, bare, ref_run in zip(
+                results[tool], results["baseline"], results["pytest-databases"], strict=True
+            )
+        ]
+        print(row(f"  {tool}, per round", "", f"{min(ratios):.2f}-{max(ratios):.2f}x"))
 
 
 def report_clone(clones: list[float], migrations: list[float]) -> None:
