@@ -11,7 +11,7 @@ import pytest
 from dockwork import compose_yaml, config, kinds
 from dockwork.config import load_config
 from dockwork.errors import ConfigError
-from dockwork.kinds import templates
+from dockwork.kinds import containers, templates
 from dockwork.kinds.containers import (
     ContainerSpec,
     duration,
@@ -269,3 +269,10 @@ def test_the_registry_costs_no_client_library() -> None:
 def test_a_spec_without_ports_or_command_is_the_images_own() -> None:
     spec = ContainerSpec(kind="x", image="i", command=(), ports=())
     assert spec.with_password("p") == ({}, [])
+
+
+def test_a_new_password_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `redis-server --requirepass --x…` takes --x… for the next option and refuses to start
+    drawn = iter(["--starts-like-a-flag", "-another", "fine-Password_1"])
+    monkeypatch.setattr(containers.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert containers.new_password() == "fine-Password_1"

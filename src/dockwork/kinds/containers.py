@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,17 @@ class ContainerSpec:
         a server handed out as host and ports."""
         template = self.url_format if self.auth else self.open_url_format
         return template.format(host=host, port=port, password=password) if template else None
+
+
+def new_password() -> str:
+    """A fresh password for a test server: 24 URL-safe characters, never starting with "-".
+    A server's command line takes a word starting with "--" for its next option: Redis
+    started with ``--requirepass --x…`` saw the flag without a value and refused to start
+    (one start in about 4,096)."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if not password.startswith("-"):
+            return password
 
 
 def password_of(spec: ContainerSpec, env: list[str], command: list[str]) -> str:

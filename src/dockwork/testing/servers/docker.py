@@ -22,7 +22,7 @@ from dockwork import kinds, runner
 from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError, describe
 from dockwork.kinds import Endpoint, readiness
-from dockwork.kinds.containers import LABEL, ContainerSpec, password_of
+from dockwork.kinds.containers import LABEL, ContainerSpec, new_password, password_of
 from dockwork.testing.servers import baking, reuse_cache
 from dockwork.testing.servers.base import Servers
 from dockwork.testing.servers.engine_api import ApiError, Engine
@@ -296,7 +296,7 @@ class DockerBackend:
         if self.reuse:
             return self._reused(spec)
         image = self._image(spec)
-        password = secrets.token_urlsafe(18)
+        password = new_password()
         name = f"dockwork-{self.project}-test-{spec.kind}-{self.run_id}"
         cid = self._create(spec, image, name, password)
         self._owned.append(cid)
@@ -326,7 +326,7 @@ class DockerBackend:
                     raise
             image = image or self._image(spec)
             try:
-                return self._create(spec, image, name, secrets.token_urlsafe(18))
+                return self._create(spec, image, name, new_password())
             except ApiError as conflict:  # another run is creating it (or just did)
                 if conflict.status != 409 or time.monotonic() > deadline:  # noqa: PLR2004
                     raise

@@ -52,7 +52,13 @@ from dockwork.config import DEFAULT_SERVICE_TIMEOUT
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
 from dockwork.kinds import Endpoint, readiness
-from dockwork.kinds.containers import PG_DB, PG_SETTINGS, PG_USER, REDIS_EPHEMERAL
+from dockwork.kinds.containers import (
+    PG_DB,
+    PG_SETTINGS,
+    PG_USER,
+    REDIS_EPHEMERAL,
+    new_password,
+)
 from dockwork.private import (
     cache_path,
     check_dir,
@@ -316,7 +322,7 @@ def postgres_template(binaries: Path) -> Template:
     with locked(base / f"pg-template-{key}.lock"):
         password = _template_ready(home)
         if password is None:
-            password = secrets.token_urlsafe(18)
+            password = new_password()
             _build_template(binaries, version, home, password)
     return Template(home / "data", password)
 
@@ -664,7 +670,7 @@ class EmbeddedBackend:
 
     def start_redis(self, record: Record, run_dir: Path, binary: Path) -> str:
         """Redis without persistence; its URL."""
-        password = secrets.token_urlsafe(18)
+        password = new_password()
         port = _free_port()
         argv = [
             str(_usable(binary, _redis_package(binary))),
