@@ -175,7 +175,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="tests-embedded")
 def tests_embedded(session: nox.Session) -> None:
-    """The same tests with no Docker engine: real PostgreSQL and Redis from wheels."""
+    """The integration tests with no Docker engine: real PostgreSQL and Redis from wheels.
+    (The unit tests start no server and need no engine: `tests` runs them.)"""
     noxtools.sync(session)
     args = ["-n", "auto", *session.posargs]
     # DOCKER_HOST names nothing: tests that need the engine skip, the servers are embedded
@@ -184,9 +185,9 @@ def tests_embedded(session: nox.Session) -> None:
         "DOCKWORK_TEST_BACKEND": "auto",
         "DOCKWORK_TESTS_NEED_DOCKER": "0",  # here the engine's absence is the point
     }
-    session.run(
-        *noxtools.pytest_args(noxtools.project_config(), args, "not e2e", "not clones"), env=env
-    )
+    config = noxtools.project_config()
+    argv = noxtools.pytest_args(config, args, "not e2e", "not clones", paths=["tests/integration"])
+    session.run(*argv, env=env)
 
 
 @nox.session

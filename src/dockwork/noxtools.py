@@ -220,13 +220,19 @@ def migration_roundtrip(session: Any, admin_url: str) -> None:
         databases.drop(admin_url, name)
 
 
-def pytest_args(config: Config, posargs: Sequence[str], *marker: str) -> list[str]:
-    """``pytest [-m marker] [test paths unless paths were given] posargs``."""
+def pytest_args(
+    config: Config,
+    posargs: Sequence[str],
+    *marker: str,
+    paths: Sequence[str] | None = None,
+) -> list[str]:
+    """``pytest [-m marker] [test paths unless paths were given] posargs``: ``paths``, or
+    the project's test paths."""
     args = ["pytest"]
     if marker:
         args += ["-m", " and ".join(marker)]
     if not any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in posargs):  # noqa: PTH110
-        args += list(config.test_paths)
+        args += list(config.test_paths if paths is None else paths)
     return [*args, *posargs]
 
 

@@ -47,6 +47,16 @@ def test_pytest_args_add_test_paths_unless_paths_given() -> None:
         "pytest",
         "tests/unit/test_noxtools.py::test_x",
     ]
+    # a session's own default paths (tests-embedded: the integration tests) give way too
+    assert pytest_args(config, ["-x"], paths=["tests/integration"]) == [
+        "pytest",
+        "tests/integration",
+        "-x",
+    ]
+    assert pytest_args(config, ["tests/unit"], paths=["tests/integration"]) == [
+        "pytest",
+        "tests/unit",
+    ]
 
 
 def test_container_commands_run_with_the_given_interpreter() -> None:
