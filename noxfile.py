@@ -26,7 +26,7 @@ nox.options.envdir = noxtools.envdir()
 # independent sessions side by side, one per core (each one's output is printed as a block
 # when it ends; the summary gives each session's duration); `nox -j 1` runs one at a time.
 # Longest first: the run is CPU-bound, and a long session started last would run alone at
-# the end, on part of the machine (e2e ~4 min, tests ~3, swarm ~1.5, tests-embedded ~1)
+# the end, on part of the machine (e2e ~5 min, tests ~3, swarm ~2, tests-embedded ~1)
 nox.options.parallel = "auto"
 nox.options.allow_parallel = True
 nox.options.sessions = [

@@ -71,13 +71,14 @@ class Shop:
 
 
 @pytest.fixture
-def shop(tmp_path: Path, dockwork_wheel: Path) -> Iterator[Shop]:
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Shop]:
     needs_docker()
     name = f"shop{uuid.uuid4().hex[:8]}"
     root = tmp_path / name
     shutil.copytree(FOREIGN, root)
     s = Shop(root, name)
-    s.wheel = dockwork_wheel  # type: ignore[attr-defined]
+    # built (once per run) only where the engine answers
+    s.wheel = request.getfixturevalue("dockwork_wheel")  # type: ignore[attr-defined]
     try:
         yield s
     finally:

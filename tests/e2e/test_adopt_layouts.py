@@ -242,11 +242,12 @@ def docker_events(since: float, until: float, label: str) -> list[str]:
 
 
 @pytest.fixture
-def wheel(dockwork_wheel: Path) -> Path:
+def wheel(request: pytest.FixtureRequest) -> Path:
     """dockwork's wheel (built once per run), where a Docker engine answers."""
     if (reason := docker_available()) is not None:
         pytest.skip(f"needs a Docker engine: {reason}")
-    return dockwork_wheel
+    built: Path = request.getfixturevalue("dockwork_wheel")
+    return built
 
 
 @pytest.fixture

@@ -340,6 +340,7 @@ def service_spec(name: str, service: Mapping[str, Any], *, default_image: str) -
 __all__ = [
     "ContainerSpec",
     "duration",
+    "new_password",
     "password_of",
     "postgres_spec",
     "redis_spec",

@@ -113,7 +113,13 @@ def tasks(*services: str) -> list[dict[str, Any]]:
     ).stdout.split()
     if not ids:
         return []
-    found = _json(["docker", "inspect", *dict.fromkeys(ids)]) or []
+    # a task pruned between the two calls makes inspect exit 1, but it still prints the
+    # others: read them, so one pruned task does not empty every service's list
+    inspected = runner.run(["docker", "inspect", *dict.fromkeys(ids)], check=False)
+    try:
+        found = json.loads(inspected.stdout) if inspected.stdout.strip() else []
+    except json.JSONDecodeError:
+        found = []
     return sorted(found, key=lambda t: t.get("CreatedAt", ""), reverse=True)
 
 
