@@ -30,9 +30,12 @@ FAILED_UPDATES = frozenset({"rollback_completed", "rollback_paused", "paused"})
 POLL = 0.5
 
 
-def _json(argv: list[str]) -> Any:
+def _json(argv: list[str], *, partial: bool = False) -> Any:
+    """The command's JSON output; None when it failed, unless ``partial``: then what it
+    printed anyway (``docker inspect`` prints the objects it found, then exits 1 for one
+    that is gone)."""
     result = runner.run(argv, check=False)
-    if not result.ok:
+    if not result.ok and not partial:
         return None
     text = result.stdout.strip()
     return json.loads(text) if text else None
@@ -113,13 +116,8 @@ def tasks(*services: str) -> list[dict[str, Any]]:
     ).stdout.split()
     if not ids:
         return []
-    # a task pruned between the two calls makes inspect exit 1, but it still prints the
-    # others: read them, so one pruned task does not empty every service's list
-    inspected = runner.run(["docker", "inspect", *dict.fromkeys(ids)], check=False)
-    try:
-        found = json.loads(inspected.stdout) if inspected.stdout.strip() else []
-    except json.JSONDecodeError:
-        found = []
+    # a task pruned between the two calls must not empty every service's list
+    found = _json(["docker", "inspect", *dict.fromkeys(ids)], partial=True) or []
     return sorted(found, key=lambda t: t.get("CreatedAt", ""), reverse=True)
 
 
