@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 collect_ignore = ["foreign"]
 #: the foreign projects test_adopt_layouts.py adopts (their own suites, not this one's)
 collect_ignore += ["foreign_backend", "foreign_deploy"]
+#: variables of this run's, not of an adopter's shell: its URLs; PYTHONDONTWRITEBYTECODE, a
+#: CI image's, not an adopter's laptop's (with it, each Python process compiles everything
+#: it imports anew); PYTHONPYCACHEPREFIX, the nox session's bytecode cache
+NOT_THE_ADOPTERS = frozenset(
+    {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
+)
 #: names this run's image tags; set by the run's top process, inherited by xdist workers
 TAG_VARIABLE = "DOCKWORK_E2E_IMAGE_TAG"
 

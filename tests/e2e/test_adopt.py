@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.conftest import NOT_THE_ADOPTERS
 from tests.helpers import gone, needs_docker
 
 if TYPE_CHECKING:
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 FOREIGN = Path(__file__).with_name("foreign")
 REFERENCE = ("app", "litestar", "saq", "asyncpg", "advanced_alchemy", "faker")
-
-
-#: this run's, not the adopter's: its URLs; PYTHONDONTWRITEBYTECODE, a CI image's, not an
-#: adopter's laptop's (with it, each Python process compiles everything it imports anew);
-#: PYTHONPYCACHEPREFIX, the nox session's bytecode cache
-NOT_THE_ADOPTERS = {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
 
 
 class Shop:

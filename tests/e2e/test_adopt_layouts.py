@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dockwork.testing.servers.docker import docker_available
+from tests.e2e.conftest import NOT_THE_ADOPTERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,16 +46,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 HERE = Path(__file__).resolve().parent
 #: what a fresh shell of the adopter has: nothing of this run's own settings or servers
 DROPPED_PREFIXES = ("DOCKWORK_", "UV_PROJECT", "VIRTUAL_ENV", "NOX", "PYTEST_", "COMPOSE_")
-#: PYTHONDONTWRITEBYTECODE: set on some CI images, never on an adopter's laptop; with it,
-#: each of the adopter's Python processes compiles everything it imports anew;
-#: PYTHONPYCACHEPREFIX: this session's bytecode cache
-DROPPED = {
-    "DATABASE_URL",
-    "REDIS_URL",
-    "PYTHONPATH",
-    "PYTHONDONTWRITEBYTECODE",
-    "PYTHONPYCACHEPREFIX",
-}
+DROPPED = NOT_THE_ADOPTERS | {"PYTHONPATH"}
 #: what a fresh clone of the foreign projects would not have (caches left by local tools)
 NOT_IN_A_CLONE = shutil.ignore_patterns(".ruff_cache", "__pycache__", ".venv", ".nox", "uv.lock")
 URL_LINE = re.compile(r"^(?:dockwork: )?(\S+) → (http://\S+) \(port \d+\)$", re.MULTILINE)
