@@ -2,6 +2,8 @@
 
 :func:`probe` never raises: each part of the answer says what was found or why not.
 :func:`check_engine` turns the first problem into one clear :class:`EngineError`.
+Compose is asked only when a ``docker compose`` command has failed
+(:func:`compose_problem`): a task whose Compose works pays for no extra process.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import os
 import shutil
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dockwork.errors import EngineError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 INSTALL_HINT = (
     "Install Docker (Docker Desktop, or Docker Engine with the Compose plugin: "
@@ -111,8 +116,9 @@ def remote_host(docker_host: str | None) -> str | None:
     return host
 
 
-def probe(timeout: float = 20.0) -> Probe:
-    """Ask the CLI, the engine and Compose; never raises, each part says why it failed."""
+def probe(timeout: float = 20.0, *, compose: bool = True) -> Probe:
+    """Ask the CLI, the engine and (unless told not to) Compose; never raises, each part
+    says why it failed."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - off the import path
 
     from dockwork import runner  # noqa: PLC0415
@@ -123,18 +129,16 @@ def probe(timeout: float = 20.0) -> Probe:
         return Probe(None, host, engine_error="`docker` was not found on PATH")
     server: dict[str, Any] = {}
     error = ""
-    # two independent CLI calls: asked at once, answered in the time of the slower
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        asked = pool.submit(
-            runner.run,
-            ["docker", "version", "--format", "{{json .}}"],
-            check=False,
-            timeout=timeout,
-        )
-        compose = pool.submit(
-            runner.run, ["docker", "compose", "version", "--short"], check=False, timeout=timeout
-        ).result()
-        result = asked.result()
+    asking = ["docker", "version", "--format", "{{json .}}"]
+    if compose:
+        # two independent CLI calls: asked at once, answered in the time of the slower
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            asked = pool.submit(runner.run, asking, check=False, timeout=timeout)
+            short, compose_error = _compose_version(timeout)
+            result = asked.result()
+    else:
+        result = runner.run(asking, check=False, timeout=timeout)
+        short, compose_error = "", "not asked"
     try:
         version = json.loads(result.stdout) if result.stdout.strip() else {}
     except json.JSONDecodeError:
@@ -144,14 +148,43 @@ def probe(timeout: float = 20.0) -> Probe:
     else:
         lines = (result.stderr or result.stdout).strip().splitlines()
         error = lines[-1] if lines else "no answer"
-    short = compose.stdout.strip().lstrip("v")
-    compose_error = "" if compose.ok and short else (compose.stderr.strip() or "not found")
-    return Probe(docker, host, server, error, short if compose.ok else "", compose_error)
+    return Probe(docker, host, server, error, short, compose_error)
+
+
+def _compose_version(timeout: float) -> tuple[str, str]:
+    """``docker compose version --short`` without its ``v``, or "" and why not."""
+    from dockwork import runner  # noqa: PLC0415
+
+    asked = runner.run(["docker", "compose", "version", "--short"], check=False, timeout=timeout)
+    short = asked.stdout.strip().lstrip("v")
+    if asked.ok and short:
+        return short, ""
+    return "", asked.stderr.strip() or "not found"
+
+
+def compose_problem(argv: Sequence[str], timeout: float = 20.0) -> EngineError | None:
+    """After ``argv`` failed: when it was a ``docker compose`` command and Compose itself is
+    missing (or older than v2), the error naming what to install instead of the CLI's
+    "'compose' is not a docker command"; else None. Asked only after a failure, so a
+    working Compose costs each task no extra process."""
+    if list(argv[:2]) != ["docker", "compose"] or list(argv[2:3]) == ["version"]:
+        return None
+    short, _ = _compose_version(timeout)
+    if Probe(shutil.which("docker"), describe_host(), compose_version=short).compose_ok:
+        return None
+    shown = f" (found {short!r})" if short else ""
+    return EngineError(
+        f"Docker Compose v2 (`docker compose`) is not available{shown}. {COMPOSE_HINT} and "
+        "retry; the old `docker-compose` v1 is not supported."
+    )
 
 
 def check_engine(timeout: float = 20.0) -> Probe:
-    """Fail with one message naming what to install or start, else describe the engine."""
-    found = probe(timeout)
+    """Fail with one message naming what to install or start, else describe the engine.
+
+    Compose is not asked here (one process fewer per task): a ``docker compose`` command
+    that fails is followed by :func:`compose_problem`, which names what to install."""
+    found = probe(timeout, compose=False)
     if found.docker is None:
         raise EngineError(f"`docker` was not found on PATH. {INSTALL_HINT}")
     if not found.engine_ok:
@@ -159,13 +192,15 @@ def check_engine(timeout: float = 20.0) -> Probe:
             f"the docker CLI is installed but no Docker engine answers at {found.host} "
             f"({found.engine_error}). {START_HINT}, then retry."
         )
-    if not found.compose_ok:
-        shown = f" (found {found.compose_version!r})" if found.compose_version else ""
-        raise EngineError(
-            f"Docker Compose v2 (`docker compose`) is not available{shown}. {COMPOSE_HINT} and "
-            "retry; the old `docker-compose` v1 is not supported."
-        )
     return found
 
 
-__all__ = ["Probe", "check_engine", "describe_host", "is_local_address", "probe", "remote_host"]
+__all__ = [
+    "Probe",
+    "check_engine",
+    "compose_problem",
+    "describe_host",
+    "is_local_address",
+    "probe",
+    "remote_host",
+]

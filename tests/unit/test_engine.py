@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from dockwork import runner
-from dockwork.engine_probe import check_engine
+from dockwork.engine_probe import check_engine, compose_problem
 from dockwork.errors import EngineError
 
 if TYPE_CHECKING:
@@ -40,8 +42,14 @@ def test_unreachable_engine_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_compose_v2_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # a docker config dir without the compose plugin, and no system plugin dirs reachable:
     # emulate by a `docker` wrapper that answers `version` but has no `compose`
-    wrapper = tmp_path / "docker"
     real = shutil.which("docker")
+    assert real is not None
+    if not runner.run([real, "version"], check=False).ok:
+        pytest.skip("needs a reachable engine to get past the engine check")
+    compose_ps = ["docker", "compose", "ps"]
+    assert compose_problem(compose_ps) is None, "this machine's Compose works"
+    wrapper = tmp_path / "bin" / "docker"
+    wrapper.parent.mkdir()
     wrapper.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = compose ]; then\n'
@@ -50,11 +58,35 @@ def test_compose_v2_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         f'exec {real} "$@"\n'
     )
     wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    if not runner.run([str(real), "version"], check=False).ok:
-        pytest.skip("needs a reachable engine to get past the engine check")
-    with pytest.raises(EngineError, match="Docker Compose v2"):
-        check_engine()
+    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+    monkeypatch.setenv("PATH", path)
+    check_engine()  # the engine answers: Compose is asked when one of its commands fails
+    problem = compose_problem(compose_ps)
+    assert problem is not None
+    assert "Docker Compose v2 (`docker compose`) is not available" in problem.message
+    assert compose_problem(["docker", "ps"]) is None, "only a compose command asks"
+
+    # a task: its first compose command fails, and the message says what to install
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "p"\n[tool.dockwork]\ncompose_files = ["compose.yaml"]\n'
+    )
+    (project / "compose.yaml").write_text("services:\n  app:\n    image: app\n")
+    (project / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "ps"],
+        cwd=project,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "dockwork: Docker Compose v2 (`docker compose`) is not available" in proc.stderr
+    assert "Install the Compose plugin" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_addresses_for_local_and_remote_engines(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from dockwork import envfile
 from dockwork.compose import Compose, host_ids
 from dockwork.config import Config, load_config
-from dockwork.engine_probe import check_engine
+from dockwork.engine_probe import check_engine, compose_problem
 from dockwork.errors import PREFIX, CommandError, DockworkError, render
 from dockwork.tasks import _signals
 
@@ -43,6 +43,8 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
             with _signals.guarded():
                 result = func(*args, **kwargs)
         except CommandError as exc:  # a captured query (`compose ps`, `config`) that failed
+            if (problem := compose_problem(exc.argv)) is not None:
+                raise Exit(render(problem), code=problem.exit_code) from exc
             output = f"{exc.stdout}\n{exc.stderr}"
             hint = _hint(output)
             if hint is None:
@@ -71,8 +73,9 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
 def project(*, engine: bool = True) -> tuple[Config, Compose]:
     """The project's resolved configuration and its Compose wrapper.
 
-    With ``engine`` (the default) also check that docker, its engine and Compose v2 answer,
-    so a missing engine is one clear message instead of a raw docker error, and, in
+    With ``engine`` (the default) also check that docker and its engine answer, so a
+    missing engine is one clear message instead of a raw docker error (a missing Compose is
+    named when its first command fails: :func:`run`, :func:`clean_errors`), and, in
     development only, create .env from .env.example on first use.
     """
     config = load_config()
@@ -130,11 +133,15 @@ def run(
     except UnexpectedExit as exc:
         if _signals.received:
             raise _signals.Interrupted(_signals.received[0]) from exc
+        if (problem := compose_problem(argv)) is not None:
+            raise problem from exc
         _explain(f"{exc.result.stdout or ''}\n{exc.result.stderr or ''}")
         raise
     if _signals.received:
         raise _signals.Interrupted(_signals.received[0])
     if not result.ok:
+        if (problem := compose_problem(argv)) is not None:
+            raise problem
         _explain(f"{result.stdout or ''}\n{result.stderr or ''}")
     return result
 
