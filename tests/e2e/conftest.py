@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 
 from tests.helpers import needs_docker
@@ -31,6 +32,9 @@ collect_ignore += ["foreign_backend", "foreign_deploy"]
 NOT_THE_ADOPTERS = frozenset(
     {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
 )
+#: each stack's published PostgreSQL port, asked of Compose once per stack (tests poll the
+#: server every few ms while a task runs; a `docker compose port` each time cost seconds)
+_DB_PORTS: dict[str, str] = {}
 #: names this run's image tags; set by the run's top process, inherited by xdist workers
 TAG_VARIABLE = "DOCKWORK_E2E_IMAGE_TAG"
 
@@ -188,6 +192,45 @@ class Stack:
             if pub["PublishedPort"]:
                 return f"http://127.0.0.1:{pub['PublishedPort']}"
         raise AssertionError(f"{service} publishes no port")
+
+    def connect(self, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        """A connection of the test's own to the stack's PostgreSQL (its published port, as
+        .env's user): what the test checks or sets up, not what it proves about a task."""
+        env = dict(
+            line.split("=", 1)
+            for line in (self.root / ".env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+
+        def connect(port: str) -> psycopg.Connection[tuple[object, ...]]:
+            return psycopg.connect(
+                host="127.0.0.1",
+                port=int(port),
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                dbname=database,
+                autocommit=True,
+                connect_timeout=10,
+            )
+
+        known = _DB_PORTS.get(self.name)
+        if known is not None:
+            try:
+                return connect(known)
+            except psycopg.OperationalError:
+                pass  # the container was recreated on another port, or the server is down: ask
+        port = self.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
+        _DB_PORTS[self.name] = port
+        return connect(port)
+
+    def sql(self, query: str, database: str = "app") -> str:
+        """One statement over :meth:`connect`: its rows one per line, columns joined by
+        ``|`` (as ``psql -tA`` prints them), "" for a statement without rows."""
+        with self.connect(database) as conn:
+            cursor = conn.execute(query.encode())
+            if cursor.description is None:
+                return ""
+            return "\n".join("|".join(str(v) for v in row) for row in cursor.fetchall())
 
     def containers(self) -> list[str]:
         out = subprocess.run(

@@ -38,41 +38,6 @@ SIGNALS = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGHUP: 129}
 BIG = 300_000
 
 
-#: each stack's published PostgreSQL port, asked of Compose once (the tests poll the server
-#: every few ms while a task runs; a `docker compose port` each time cost seconds of CPU)
-_PORTS: dict[str, str] = {}
-
-
-def server(stack: Stack, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
-    """A connection of the test's own to the stack's PostgreSQL (its published port)."""
-    env = dict(
-        line.split("=", 1)
-        for line in (stack.root / ".env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-
-    def connect(port: str) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(
-            host="127.0.0.1",
-            port=int(port),
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            dbname=database,
-            autocommit=True,
-            connect_timeout=10,
-        )
-
-    known = _PORTS.get(stack.name)
-    if known is not None:
-        try:
-            return connect(known)
-        except psycopg.OperationalError:
-            pass  # the container was recreated on another port, or the server is down: ask
-    port = stack.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
-    _PORTS[stack.name] = port
-    return connect(port)
-
-
 def one(
     conn: psycopg.Connection[tuple[object, ...]], query: str, params: tuple[object, ...] = ()
 ) -> object:
@@ -82,13 +47,13 @@ def one(
 
 def users(stack: Stack) -> int:
     """Rows in the app's users table, over a new connection (proof it accepts them)."""
-    with server(stack, "app") as conn:
+    with stack.connect("app") as conn:
         return int(str(one(conn, "SELECT count(*) FROM users")))
 
 
 def asides(stack: Stack) -> list[str]:
     """Databases set aside by restore/reset (scratch or replaced ones)."""
-    with server(stack) as conn:
+    with stack.connect() as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE datname ~ '^app_(before_)?(restore|reset)_'"
         ).fetchall()
@@ -97,7 +62,7 @@ def asides(stack: Stack) -> list[str]:
 
 def fill(stack: Stack, rows: int) -> None:
     """The app's users table holding exactly ``rows`` rows."""
-    with server(stack, "app") as conn:
+    with stack.connect("app") as conn:
         conn.execute("DELETE FROM email_outbox")
         conn.execute("DELETE FROM users")
         conn.execute(
@@ -125,7 +90,7 @@ def leaves_the_stack_as_found(module_stack: Stack) -> Iterator[None]:
     """After each test, even a failing one: the app's database open, nothing set aside (so
     one test's failure is not the next one's)."""
     yield
-    with contextlib.suppress(psycopg.Error), server(module_stack) as conn:
+    with contextlib.suppress(psycopg.Error), module_stack.connect() as conn:
         conn.execute("ALTER DATABASE app ALLOW_CONNECTIONS true")
         for name in asides(module_stack):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -184,7 +149,7 @@ def row_locked(stack: Stack, database: str) -> Iterator[psycopg.Connection[tuple
     ALTER DATABASE on it waits until the block ends (the transaction is rolled back).
     Yields a second connection to watch from (a transaction sees pg_stat_activity as it
     was at its first look)."""
-    with server(stack) as lock, server(stack) as watch:
+    with stack.connect() as lock, stack.connect() as watch:
         lock.execute("BEGIN")
         lock.execute(f'ALTER DATABASE "{database}" CONNECTION LIMIT -1')
         try:
@@ -205,7 +170,7 @@ def settled(stack: Stack, output: str, proc: subprocess.Popen[str], signum: int)
     database accepting connections, nothing set aside left."""
     assert proc.returncode == SIGNALS[signal.Signals(signum)], output
     assert "Traceback" not in output, output
-    with server(stack) as conn:
+    with stack.connect() as conn:
         assert one(conn, "SELECT datallowconn FROM pg_database WHERE datname = 'app'") is True
     assert asides(stack) == [], output
 
@@ -217,7 +182,7 @@ def test_restore_signalled_during_pg_restore_drops_the_scratch_database(
     stack = module_stack
     fill(stack, 3)
     proc = start(stack, "db.restore", str(dumps["big"]), "--force")
-    with server(stack) as conn:
+    with stack.connect() as conn:
         wait_for(
             proc,
             lambda: one(
@@ -283,7 +248,7 @@ def test_restore_signalled_during_the_renames_completes_the_swap(
     fill(stack, 3)
     proc = start(stack, "db.restore", str(dumps["small"]), "--force", *(["--keep-old"] * keep_old))
     try:
-        with server(stack) as conn:
+        with stack.connect() as conn:
             scratch = str(
                 wait_for(
                     proc,
@@ -305,9 +270,9 @@ def test_restore_signalled_during_the_renames_completes_the_swap(
     kept = [name for name in asides(stack) if name.startswith("app_before_restore_")]
     if keep_old:  # the documented one kept aside, accepting connections
         assert len(kept) == 1, output
-        with server(stack, kept[0]) as conn:
+        with stack.connect(kept[0]) as conn:
             assert one(conn, "SELECT count(*) FROM users") == 3
-        with server(stack) as conn:
+        with stack.connect() as conn:
             conn.execute(f'DROP DATABASE "{kept[0]}"')
     settled(stack, output, proc, signum)
     name = signal.Signals(signum).name
