@@ -17,15 +17,24 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+#: pytest plugins of the dev environment that the child runs of this suite never use, left
+#: unloaded there: pytest-databases' imports the Docker SDK and requests (~120 ms of CPU per
+#: pytest process), faker's (from litestar's polyfactory) its locales (~65 ms), and a check
+#: run starts about a hundred child pytest processes. test_pytest_databases loads them all.
+CHILD_ADDOPTS = "-p no:pytest_databases -p no:faker"
+
+
 def env_without_services() -> dict[str, str]:
     """This environment minus anything that would hand a child run ready-made servers, so
-    the child provisions its own (as a fresh `pytest` or `nox` would)."""
-    return {
+    the child provisions its own (as a fresh `pytest` or `nox` would); its pytest runs
+    without the plugins it never uses (:data:`CHILD_ADDOPTS`)."""
+    env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL"}
         and not k.startswith(("DOCKWORK_TEST_", "PYTEST_", "DOCKWORK_REUSE"))
     }
+    return {**env, "PYTEST_ADDOPTS": CHILD_ADDOPTS}
 
 
 def default_signals() -> None:

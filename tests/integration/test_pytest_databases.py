@@ -69,7 +69,8 @@ def run(tmp: Path, enabled: bool, *args: str) -> subprocess.CompletedProcess[str
         # pytest 9 deprecates session fixtures defined as a plugin object's methods
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *WARNINGS, *args],
         cwd=tmp,
-        env={**env_without_services(), "DOCKWORK_TEST_BACKEND": "embedded"},
+        # every plugin loaded, pytest-databases' first, as in an adopter's run
+        env={**env_without_services(), "PYTEST_ADDOPTS": "", "DOCKWORK_TEST_BACKEND": "embedded"},
         capture_output=True,
         text=True,
         timeout=600,
