@@ -181,6 +181,15 @@ def test_proxy_routing_publishes_through_haproxy_in_host_mode() -> None:
     assert out.configs[0].content == haproxy_config("app", 8000)
     assert "server-template" in out.configs[0].content
     assert "tasks.app:8000" in out.configs[0].content
+    # healthy (so counted as running, so `deploy.up` returns) only once it has a live task
+    # of the app behind it: its healthcheck asks its own loopback-only readiness frontend
+    assert "monitor fail if { nbsrv(app) lt 1 }" in out.configs[0].content
+    assert "bind 127.0.0.1:8405" in out.configs[0].content
+    test = proxy["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    assert "/dev/tcp/127.0.0.1/8405" in test[1]
+    assert "GET /dockwork-ready" in test[1]
+    assert '"$$status" = 200' in test[1], "escaped for `docker stack deploy`"
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,18 @@ TOP_LEVEL = frozenset({"name", "services", "volumes", "networks"})
 SECRET_DIR = "/run/secrets"  # noqa: S105 - a directory, not a password
 PROXY_SERVICE = "proxy"
 PROXY_PORT = 8080
+#: the proxy's readiness, on loopback inside its container: 200 once HAProxy has a live task
+#: of the app behind it, 503 before. Its healthcheck asks it, so Swarm counts the proxy as
+#: running only then, and `deploy.up` returns when the published port serves the app (a new
+#: proxy had answered 503 for its first seconds, while it resolved and checked the tasks).
+PROXY_READY = ("127.0.0.1", 8405, "/dockwork-ready")
+#: bash's /dev/tcp (Debian-based images, the official one's default); wget where there is
+#: no bash (Alpine-based ones). ``$$``: `docker stack deploy` interpolates the stack file.
+PROXY_PROBE = (
+    'bash -c \'exec 3<>/dev/tcp/{0}/{1} && printf "GET {2} HTTP/1.0\\r\\n\\r\\n" >&3 '
+    '&& read -r -t 3 _ status _ <&3 && [ "$$status" = 200 ]\' 2>/dev/null '
+    "|| wget -q -O /dev/null http://{0}:{1}{2}"
+).format(*PROXY_READY)
 
 
 class RenderError(DockworkError):
@@ -469,6 +481,15 @@ def _proxy_service(plan: Plan, cfg: Object, published: int) -> dict[str, Any]:
         "ports": [
             {"target": PROXY_PORT, "published": published, "protocol": "tcp", "mode": "host"}
         ],
+        "healthcheck": {
+            "test": ["CMD-SHELL", PROXY_PROBE],
+            # every 2 s for its readiness: a first deploy waits at most that much more, and
+            # an idle node pays half the probes (the app's own healthcheck runs every second)
+            "interval": "2s",
+            "timeout": "3s",
+            # longer than the app's own start window: no restarts while its first task starts
+            "retries": 90,
+        },
         "deploy": {
             # one on every node, like the ingress mesh: the port answers on each node's
             # address, and a node drained or lost takes only its own proxy with it (a single
@@ -514,6 +535,12 @@ resolvers docker
 frontend app
     bind :{PROXY_PORT}
     default_backend app
+
+frontend ready
+    # the proxy's healthcheck: 200 once a task of the app is up behind it, 503 before
+    bind {PROXY_READY[0]}:{PROXY_READY[1]}
+    monitor-uri {PROXY_READY[2]}
+    monitor fail if {{ nbsrv(app) lt 1 }}
 
 backend app
     option httpchk GET /health
