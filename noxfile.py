@@ -167,10 +167,13 @@ def web(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests against real PostgreSQL and Redis containers."""
+    """Unit and integration tests against real PostgreSQL and Redis containers. The tests
+    of the embedded backend (marked ``embedded``: they use it whatever the engine) are left
+    to tests-embedded, which runs them without an engine, the stronger proof."""
     noxtools.sync(session)
     args = ["-n", "auto", *session.posargs]
-    session.run(*noxtools.pytest_args(noxtools.project_config(), args, "not e2e", "not clones"))
+    config = noxtools.project_config()
+    session.run(*noxtools.pytest_args(config, args, "not e2e", "not clones", "not embedded"))
 
 
 @nox.session(name="tests-embedded")

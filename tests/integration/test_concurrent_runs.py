@@ -56,7 +56,9 @@ def test_own_database_and_redis(dockwork_database, dockwork_redis, n):
 """
 
 
-@pytest.mark.parametrize("backend", ["docker", "embedded"])
+@pytest.mark.parametrize(
+    "backend", ["docker", pytest.param("embedded", marks=pytest.mark.embedded)]
+)
 def test_two_runs_of_one_project_at_once(tmp_path: Path, backend: str) -> None:
     """Each run under xdist; the embedded runs share the project's state directory and the
     template's cache (their data directories are the runs' own), the Docker ones its labels."""

@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(
-    embedded.missing(("postgres", "redis")) is not None,
-    reason=f"needs the embedded wheels: {embedded.missing(('postgres', 'redis'))}",
-)
+pytestmark = [
+    pytest.mark.embedded,
+    pytest.mark.skipif(
+        embedded.missing(("postgres", "redis")) is not None,
+        reason=f"needs the embedded wheels: {embedded.missing(('postgres', 'redis'))}",
+    ),
+]
 
 
 def alive(pid: int) -> bool:

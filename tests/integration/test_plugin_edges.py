@@ -16,9 +16,12 @@ from tests.helpers import env_without_services, probe_project
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.skipif(
-    embedded.missing(("postgres", "redis")) is not None, reason="needs the embedded wheels"
-)
+pytestmark = [
+    pytest.mark.embedded,
+    pytest.mark.skipif(
+        embedded.missing(("postgres", "redis")) is not None, reason="needs the embedded wheels"
+    ),
+]
 
 MIGRATE = "print('nothing to migrate')\n"
 #: the servers go away while the run holds a database on each (as a crash would)

@@ -83,6 +83,7 @@ def check(result: subprocess.CompletedProcess[str], tmp: Path) -> None:
     assert "could not connect" not in out, out
 
 
+@pytest.mark.embedded
 @pytest.mark.skipif(
     embedded.missing(("postgres", "redis")) is not None, reason="needs the embedded wheels"
 )
