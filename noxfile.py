@@ -27,7 +27,9 @@ nox.options.envdir = noxtools.envdir()
 # independent sessions side by side, one per core (each one's output is printed as a block
 # when it ends; the summary gives each session's duration); `nox -j 1` runs one at a time.
 # Longest first: the run is CPU-bound, and a long session started last would run alone at
-# the end, on part of the machine (e2e ~5 min, tests ~3, swarm ~2, tests-embedded ~1)
+# the end, on part of the machine (e2e ~4 min, tests ~3, swarm ~2, tests-embedded ~1).
+# Not more at once: three sessions on 2 cores cost more CPU than two (652 CPU-s against
+# 570-581) and took longer (332 s against 297-303).
 nox.options.parallel = "auto"
 nox.options.allow_parallel = True
 nox.options.sessions = [
