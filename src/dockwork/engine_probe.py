@@ -1,4 +1,4 @@
-"""The Docker engine: one probe (CLI, engine, Compose v2) used by every task and the doctor.
+"""The Docker engine: the CLI, the engine and Compose v2, asked by the tasks and the doctor.
 
 :func:`probe` never raises: each part of the answer says what was found or why not.
 :func:`check_engine` turns the first problem into one clear :class:`EngineError`.
@@ -31,6 +31,8 @@ START_HINT = (
 )
 COMPOSE_HINT = "Install the Compose plugin (https://docs.docker.com/compose/install/)"
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", ""})
+#: the timeout :func:`check_engine` was last given: :func:`compose_problem` asks within it
+_TIMEOUT = [20.0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +164,15 @@ def _compose_version(timeout: float) -> tuple[str, str]:
     return "", asked.stderr.strip() or "not found"
 
 
-def compose_problem(argv: Sequence[str], timeout: float = 20.0) -> EngineError | None:
+def compose_problem(argv: Sequence[str], timeout: float | None = None) -> EngineError | None:
     """After ``argv`` failed: when it was a ``docker compose`` command and Compose itself is
     missing (or older than v2), the error naming what to install instead of the CLI's
     "'compose' is not a docker command"; else None. Asked only after a failure, so a
-    working Compose costs each task no extra process."""
+    working Compose costs each task no extra process. ``timeout``: by default the one the
+    engine check was given (the ``engine_timeout`` setting)."""
     if list(argv[:2]) != ["docker", "compose"] or list(argv[2:3]) == ["version"]:
         return None
-    short, _ = _compose_version(timeout)
+    short, _ = _compose_version(_TIMEOUT[0] if timeout is None else timeout)
     if Probe(shutil.which("docker"), describe_host(), compose_version=short).compose_ok:
         return None
     shown = f" (found {short!r})" if short else ""
@@ -184,6 +187,7 @@ def check_engine(timeout: float = 20.0) -> Probe:
 
     Compose is not asked here (one process fewer per task): a ``docker compose`` command
     that fails is followed by :func:`compose_problem`, which names what to install."""
+    _TIMEOUT[0] = timeout
     found = probe(timeout, compose=False)
     if found.docker is None:
         raise EngineError(f"`docker` was not found on PATH. {INSTALL_HINT}")

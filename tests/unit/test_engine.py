@@ -74,19 +74,23 @@ def test_compose_v2_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     )
     (project / "compose.yaml").write_text("services:\n  app:\n    image: app\n")
     (project / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "invoke", "ps"],
-        cwd=project,
-        env={**os.environ, "PATH": path},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "dockwork: Docker Compose v2 (`docker compose`) is not available" in proc.stderr
-    assert "Install the Compose plugin" in proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
+    # a stack task (a captured `compose ps`), and a deploy (its captured `compose config`)
+    for task in ("ps", "deploy.render"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", task],
+            cwd=project,
+            # a deploy names its images by a commit (or this tag) and needs its secret
+            env={**os.environ, "PATH": path, "DOCKWORK_DEPLOY_TAG": "t1", "POSTGRES_PASSWORD": "x"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 3, output
+        assert "dockwork: Docker Compose v2 (`docker compose`) is not available" in proc.stderr
+        assert "Install the Compose plugin" in proc.stderr
+        assert "Traceback" not in output
 
 
 def test_addresses_for_local_and_remote_engines(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ def project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("DOCKWORK_PROJECT_NAME", "demo")
     monkeypatch.setattr("dockwork.tasks._base.check_engine", lambda timeout: None)
+    # a command these mocks fail is not followed by a real `docker compose version`
+    monkeypatch.setattr("dockwork.tasks._base.compose_problem", lambda argv: None)
     monkeypatch.setattr("dockwork.envfile.ensure", lambda config: None)
     monkeypatch.setattr(
         Compose, "services", lambda self: ["db", "cache", "migrate", "app", "worker"]

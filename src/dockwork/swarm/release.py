@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
 from dockwork.compose import Compose
+from dockwork.engine_probe import compose_problem
 from dockwork.errors import CommandError, DeployError, ProgramNotFoundError
 from dockwork.swarm import keys
 from dockwork.swarm.render import Plan, Rendered, image_ref, placeholder, render
@@ -122,6 +123,8 @@ def resolve(config: Config, placeholders: Mapping[str, str]) -> dict[str, Any]:
     argv = deploy_compose(config).command("config", "--format", "json")
     result = runner.run(argv, check=False, env=dict(placeholders), cwd=config.root)
     if not result.ok:
+        if (problem := compose_problem(argv)) is not None:
+            raise problem
         raise DeployError(
             f"`{' '.join(argv)}` failed: {result.stderr.strip() or result.stdout.strip()}. "
             "Set the variables the compose files need in the environment (deploys never "

@@ -41,10 +41,13 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             with _signals.guarded():
-                result = func(*args, **kwargs)
+                try:
+                    result = func(*args, **kwargs)
+                except CommandError as exc:  # Compose itself missing: say what to install
+                    if (problem := compose_problem(exc.argv)) is not None:
+                        raise problem from exc
+                    raise
         except CommandError as exc:  # a captured query (`compose ps`, `config`) that failed
-            if (problem := compose_problem(exc.argv)) is not None:
-                raise Exit(render(problem), code=problem.exit_code) from exc
             output = f"{exc.stdout}\n{exc.stderr}"
             hint = _hint(output)
             if hint is None:
