@@ -194,7 +194,7 @@ class Stack:
         raise AssertionError(f"{service} publishes no port")
 
     def connect(self, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
-        """A connection of the test's own to the stack's PostgreSQL (its published port, as
+        """A connection of the test's own to a dev stack's PostgreSQL (its published port, as
         .env's user): what the test checks or sets up, not what it proves about a task."""
         env = dict(
             line.split("=", 1)
@@ -224,8 +224,8 @@ class Stack:
         return connect(port)
 
     def sql(self, query: str, database: str = "app") -> str:
-        """One statement over :meth:`connect`: its rows one per line, columns joined by
-        ``|`` (as ``psql -tA`` prints them), "" for a statement without rows."""
+        """One statement over :meth:`connect`: its rows one per line, each value as Python
+        prints it, columns joined by ``|``; "" for a statement without rows."""
         with self.connect(database) as conn:
             cursor = conn.execute(query.encode())
             if cursor.description is None:

@@ -290,7 +290,8 @@ def test_restore_signalled_during_the_renames_completes_the_swap(
 
 
 def descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` now (one that exits while they are listed is left out)."""
+    """The processes below ``pid`` now (the children of one that exits while they are listed
+    are left out)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:  # it exited after its parent listed it

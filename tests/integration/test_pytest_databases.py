@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytest.importorskip("pytest_databases", reason="the dev group installs pytest-databases")
-#: its child runs use the embedded servers: the tests-embedded session runs it
-pytestmark = pytest.mark.embedded
 
 MIGRATE = """
 import os, psycopg

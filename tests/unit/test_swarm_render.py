@@ -190,6 +190,10 @@ def test_proxy_routing_publishes_through_haproxy_in_host_mode() -> None:
     assert "/dev/tcp/127.0.0.1/8405" in test[1]
     assert "GET /dockwork-ready" in test[1]
     assert '"$$status" = 200' in test[1], "escaped for `docker stack deploy`"
+    # ready once, healthy while it runs: an outage of the app does not restart the proxies
+    assert test[1].startswith("[ -e /tmp/dockwork-ready ] || ")
+    assert test[1].endswith("&& : > /tmp/dockwork-ready; }")
+    assert proxy["healthcheck"]["start_period"] == "300s"
 
 
 @pytest.mark.parametrize(

@@ -94,16 +94,21 @@ SECRET_DIR = "/run/secrets"  # noqa: S105 - a directory, not a password
 PROXY_SERVICE = "proxy"
 PROXY_PORT = 8080
 #: the proxy's readiness, on loopback inside its container: 200 once HAProxy has a live task
-#: of the app behind it, 503 before. Its healthcheck asks it, so Swarm counts the proxy as
-#: running only then, and `deploy.up` returns when the published port serves the app (a new
-#: proxy had answered 503 for its first seconds, while it resolved and checked the tasks).
+#: of the app behind it, 503 before. Its healthcheck asks it until the first 200, so Swarm
+#: counts a new proxy as running only then and `deploy.up` returns when the published port
+#: serves the app (a new proxy had answered 503 for its first seconds, while it resolved and
+#: checked the tasks). Ready once, the proxy stays healthy while it runs: an outage of the
+#: app (its /health failing) must not make Swarm restart the proxies, which would then refuse
+#: connections instead of answering 503.
 PROXY_READY = ("127.0.0.1", 8405, "/dockwork-ready")
-#: bash's /dev/tcp (Debian-based images, the official one's default); wget where there is
-#: no bash (Alpine-based ones). ``$$``: `docker stack deploy` interpolates the stack file.
+#: bash's /dev/tcp (Debian-based images, the official one's default), or wget where there is
+#: no bash (Alpine-based ones); the first 200 leaves a mark in the task's own /tmp. ``$$``:
+#: `docker stack deploy` interpolates the stack file.
 PROXY_PROBE = (
+    "[ -e /tmp/dockwork-ready ] || {{ {{ "
     'bash -c \'exec 3<>/dev/tcp/{0}/{1} && printf "GET {2} HTTP/1.0\\r\\n\\r\\n" >&3 '
     '&& read -r -t 3 _ status _ <&3 && [ "$$status" = 200 ]\' 2>/dev/null '
-    "|| wget -q -O /dev/null http://{0}:{1}{2}"
+    "|| wget -q -O /dev/null http://{0}:{1}{2}; }} && : > /tmp/dockwork-ready; }}"
 ).format(*PROXY_READY)
 
 
@@ -483,12 +488,14 @@ def _proxy_service(plan: Plan, cfg: Object, published: int) -> dict[str, Any]:
         ],
         "healthcheck": {
             "test": ["CMD-SHELL", PROXY_PROBE],
-            # every 2 s for its readiness: a first deploy waits at most that much more, and
-            # an idle node pays half the probes (the app's own healthcheck runs every second)
+            # every 2 s: a first deploy waits at most that much more for the proxy, and an
+            # idle node pays half the probes (the app's own healthcheck runs every second)
             "interval": "2s",
             "timeout": "3s",
-            # longer than the app's own start window: no restarts while its first task starts
-            "retries": 90,
+            # not restarted while the app's first tasks start, however slow their pulls:
+            # failures count only after the deploy's own default timeout
+            "start_period": "300s",
+            "retries": 3,
         },
         "deploy": {
             # one on every node, like the ingress mesh: the port answers on each node's
