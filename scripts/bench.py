@@ -53,10 +53,18 @@ REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or "redis:7"
 HOST_IDS = f"{os.getuid()}:{os.getgid()}"
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
 
+#: the dockwork probe project's name, this bench run's own: what it keeps between rounds
+#: (DOCKWORK_REUSE) and removes at the end is never another project's (this repository is
+#: named "dockwork" too, and a developer's kept servers of it are not the bench's)
+BENCH_PROJECT = f"dwbench{uuid.uuid4().hex[:8]}"
+
 PROJECTS: dict[str, dict[str, str]] = {
     "baseline": {"test_x.py": "def test_x():\n    pass\n"},
     "dockwork": {
-        "pyproject.toml": '[tool.dockwork]\ntest_services = ["postgres", "redis"]\n',
+        "pyproject.toml": (
+            f'[tool.dockwork]\nproject_name = "{BENCH_PROJECT}"\n'
+            'test_services = ["postgres", "redis"]\n'
+        ),
         "test_x.py": textwrap.dedent("""
             def test_x(dockwork_servers):
                 assert dockwork_servers.database_url and dockwork_servers.redis_url
@@ -150,7 +158,7 @@ def remove_reused() -> None:
     """The reused servers of the bench's project (containers, and embedded processes)."""
     from dockwork.testing.servers import embedded  # noqa: PLC0415
 
-    for record in embedded.state_dir("dockwork").glob("reuse-*.json"):
+    for record in embedded.state_dir(BENCH_PROJECT).glob("reuse-*.json"):
         embedded.release_record(record)
         record.with_suffix(".servers").unlink(missing_ok=True)
     out = subprocess.run(
@@ -159,7 +167,7 @@ def remove_reused() -> None:
             "ps",
             "-aq",
             "--filter",
-            f"label={LABEL}.project=dockwork",
+            f"label={LABEL}.project={BENCH_PROJECT}",
             "--filter",
             f"label={LABEL}.reuse=1",
         ],
@@ -167,8 +175,8 @@ def remove_reused() -> None:
         text=True,
         check=True,
     ).stdout.split()
-    if out:
-        subprocess.run(["docker", "rm", "-f", *out], capture_output=True, check=True)
+    if out:  # with their anonymous volumes (Redis's image declares one)
+        subprocess.run(["docker", "rm", "-f", "-v", *out], capture_output=True, check=True)
 
 
 def server_sessions(rounds: int) -> dict[str, list[float]]:
