@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +32,6 @@ collect_ignore += ["foreign_backend", "foreign_deploy"]
 NOT_THE_ADOPTERS = frozenset(
     {"DATABASE_URL", "REDIS_URL", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
 )
-#: each stack's published PostgreSQL port, asked of Compose once per stack (tests poll the
-#: server every few ms while a task runs; a `docker compose port` each time cost seconds)
-_DB_PORTS: dict[str, str] = {}
 #: names this run's image tags; set by the run's top process, inherited by xdist workers
 TAG_VARIABLE = "DOCKWORK_E2E_IMAGE_TAG"
 
@@ -141,6 +138,9 @@ class Stack:
     name: str
     env: dict[str, str]
     variant: str
+    #: the published PostgreSQL port, asked of Compose once (tests poll the server every few
+    #: ms while a task runs; a `docker compose port` each time cost seconds of CPU)
+    db_port: str | None = field(default=None, repr=False)
 
     def inv(
         self, *args: str, check: bool = True, timeout: float = 600
@@ -213,15 +213,13 @@ class Stack:
                 connect_timeout=10,
             )
 
-        known = _DB_PORTS.get(self.name)
-        if known is not None:
+        if self.db_port is not None:
             try:
-                return connect(known)
+                return connect(self.db_port)
             except psycopg.OperationalError:
                 pass  # the container was recreated on another port, or the server is down: ask
-        port = self.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
-        _DB_PORTS[self.name] = port
-        return connect(port)
+        self.db_port = self.compose("port", "db", "5432").stdout.strip().rpartition(":")[2]
+        return connect(self.db_port)
 
     def sql(self, query: str, database: str = "app") -> str:
         """One statement over :meth:`connect`: its rows one per line, each value as Python

@@ -17,12 +17,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 MODELS = Path("src/app/db/models.py")
 VERSIONS = Path("src/app/db/migrations/versions")
 NEW_COLUMN = "    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)\n"
-
-
-def sql(stack: Stack, query: str) -> str:
-    """One statement on the app's database, over the test's own connection (what a test
-    sets up or looks at: `inv db.psql` itself is proven in test_quality and test_migrations)."""
-    return stack.sql(query)
+# What a test sets up or looks at goes over its own connection (Stack.sql), not through
+# `inv db.psql`: that task itself is proven in test_quality and test_migrations.
 
 
 def add_user_column(stack: Stack, line: str) -> None:
@@ -54,8 +50,7 @@ def test_revision_lands_owned_by_host_user_and_upgrade_applies_it(module_stack: 
     assert drift.returncode != 0, "the database is behind the new migration"
     stack.inv("db.upgrade")
     assert (
-        sql(
-            stack,
+        stack.sql(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'users' AND column_name = 'phone'",
         )
@@ -111,7 +106,7 @@ def test_failing_migration_leaves_schema_unchanged_and_app_down(module_stack: St
         result = stack.inv("migrate", check=False)
         assert result.returncode != 0
         assert "no_such_table" in result.stdout + result.stderr, "the database's error is shown"
-        assert "half_done" not in sql(stack, "SELECT tablename FROM pg_tables")
+        assert "half_done" not in stack.sql("SELECT tablename FROM pg_tables")
         assert "0002" in stack.inv("db.current").stdout
 
         up = stack.inv("up", check=False)
@@ -126,14 +121,14 @@ def test_failing_migration_leaves_schema_unchanged_and_app_down(module_stack: St
 
 
 def count_users(stack: Stack) -> int:
-    return int(sql(stack, "SELECT count(*) FROM users"))
+    return int(stack.sql("SELECT count(*) FROM users"))
 
 
 def test_dump_reset_restore_keeps_every_row(module_stack: Stack) -> None:
     stack = module_stack
     stack.inv("migrate")
-    sql(stack, "DELETE FROM users")
-    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+    stack.sql("DELETE FROM users")
+    stack.sql("INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
     assert count_users(stack) == 2
 
     refused = stack.inv("db.reset", check=False)
@@ -155,20 +150,20 @@ def test_dump_reset_restore_keeps_every_row(module_stack: Stack) -> None:
     assert "table(s)" in refused.stderr
     stack.inv("db.restore", "backup.dump", "--force")
     assert count_users(stack) == 2
-    emails = sql(stack, "SELECT email FROM users ORDER BY email")
+    emails = stack.sql("SELECT email FROM users ORDER BY email")
     assert "a@x.test" in emails
     assert "b@x.test" in emails
 
 
 def databases(stack: Stack) -> str:
-    return sql(stack, "SELECT datname FROM pg_database ORDER BY datname")
+    return stack.sql("SELECT datname FROM pg_database ORDER BY datname")
 
 
 def test_restore_refuses_what_it_cannot_restore_and_changes_nothing(module_stack: Stack) -> None:
     stack = module_stack
     stack.inv("migrate")
-    sql(stack, "DELETE FROM users")
-    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+    stack.sql("DELETE FROM users")
+    stack.sql("INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
 
     # not a dump at all: refused before anything is touched
     plain = stack.root / "not-a-dump.sql"
@@ -193,13 +188,13 @@ def test_restore_refuses_what_it_cannot_restore_and_changes_nothing(module_stack
 def test_restore_swaps_and_keeps_the_old_one_when_asked(module_stack: Stack) -> None:
     stack = module_stack
     stack.inv("migrate")
-    sql(stack, "DELETE FROM users")
-    sql(stack, "INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
+    stack.sql("DELETE FROM users")
+    stack.sql("INSERT INTO users (email, name) VALUES ('a@x.test', 'A'), ('b@x.test', 'B')")
     # a ':' in the path is a file name, not `service:path`
     stack.inv("db.dump", "--file", "backup:1.dump")
     assert (stack.root / "backup:1.dump").stat().st_size > 0
     assert not list(stack.root.glob(".backup*partial*")), "no half-written file is left"
-    sql(stack, "INSERT INTO users (email, name) VALUES ('c@x.test', 'C')")
+    stack.sql("INSERT INTO users (email, name) VALUES ('c@x.test', 'C')")
 
     stack.inv("db.restore", "backup:1.dump", "--force", "--keep-old")
     assert count_users(stack) == 2, "the dump's rows, not the later ones"
