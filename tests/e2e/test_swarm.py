@@ -550,10 +550,40 @@ def test_a_release_failing_its_healthcheck_is_rolled_back(deployment: Deployment
 
 
 def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> None:
+    """Also while a task still holds the stack's network: Swarm then refuses to remove it
+    (what a loaded manager does with a task it has not yet stopped) and `deploy.rm` asks
+    again until it can. Here a service of the test's holds it until the retry is seen."""
     d = deployment
     status, before = request("GET", f"{d.url}/api/users/1")
     assert status == 200
-    d.ok("deploy.rm")
+    guest = f"{d.stack}-guest"
+    network = f"{d.stack}_default"
+    image = d.image("app")
+    docker("service", "create", "--detach=false", "--quiet", "--name", guest, "--network",
+           network, "--stop-grace-period", "1s",
+           image, "sleep", "600", check=True)  # fmt: skip
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "deploy.rm"],
+            cwd=d.root,
+            env=d.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "asking again" in line:
+                docker("service", "rm", guest, check=True)
+                break
+        output = "".join(seen) + proc.stdout.read()
+        assert proc.wait(timeout=300) == 0, output
+    finally:
+        docker("service", "rm", guest)
+    assert "asking again" in output, "the network was held: the first `docker stack rm` fails"
+    assert output.count("docker stack rm") >= 2, output
     label = f"label=com.docker.stack.namespace={d.stack}"
     assert not docker("service", "ls", "--quiet", "--filter", label).stdout.strip()
     assert not docker(

@@ -13,11 +13,13 @@ healthy, an update that failed being rolled back by Swarm and reported as a fail
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, UnexpectedExit
 from invoke.tasks import task
 
 from dockwork.config import check_stack_name, load_config
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from invoke.context import Context
+    from invoke.runners import Result
 
     from dockwork.config import Config
 
@@ -229,6 +232,44 @@ def rollback(c: Context, service: str = "") -> None:
     say(f"{name} rolled back.")
 
 
+#: Swarm's refusal to remove a network a task or another service still holds (``docker
+#: stack rm`` fails): "network ID is in use by task ID" / "... by service ID"
+NETWORK_IN_USE = re.compile(r"network \w+ is in use by (task|service) ")
+#: how long ``deploy.rm`` asks again while a network of the stack is held (seconds)
+REMOVE_TIMEOUT = 120
+
+
+def _remove_stack(c: Context, stack: str, timeout: float = REMOVE_TIMEOUT) -> None:
+    """``docker stack rm``, asked again while Swarm refuses to remove a network a task still
+    holds. It removes the services, then at once their networks: while a task the
+    orchestrator has not yet marked for shutdown (a loaded manager lags) or another service
+    attached to the network holds one, the command fails and the network stays (Swarm never
+    retries). The stack's services are gone by then: asking again removes the rest."""
+    argv = ["docker", "stack", "rm", stack]
+    deadline = time.monotonic() + timeout
+    result = run(c, argv, pty=False, warn=True)
+    if _held(result):
+        say("a network of the stack is still in use; asking again until it is let go.")
+    while _held(result):
+        if time.monotonic() > deadline:
+            raise DeployError(
+                f"stack {stack}'s services are removed, but Swarm still refuses to remove a "
+                f"network of it after {timeout:g}s: a task or a service holds it. `docker "
+                f"network ls --filter label={cluster.NAMESPACE_LABEL}={stack}` names it, `docker "
+                "network inspect --verbose NAME` shows what holds it; stop that, then run "
+                "`inv deploy.rm` again. Volumes, secrets and configs were not touched."
+            )
+        time.sleep(cluster.POLL * 2)
+        result = run(c, argv, pty=False, warn=True)
+    if not result.ok:
+        raise UnexpectedExit(result)
+
+
+def _held(result: Result) -> bool:
+    """``docker stack rm`` failed because a network of the stack is still in use."""
+    return not result.ok and bool(NETWORK_IN_USE.search(f"{result.stdout}{result.stderr}"))
+
+
 @task(
     help={
         "volumes": "also delete the stack's volumes (the data): needs --yes",
@@ -250,7 +291,7 @@ def rm(c: Context, volumes: bool = False, yes: bool = False) -> None:
             "deploy.rm --volumes --yes` to delete them.",
             exit_code=1,
         )
-    run(c, ["docker", "stack", "rm", config.stack])
+    _remove_stack(c, config.stack)
     cluster.wait_gone(config.stack)
     for kind in ("secret", "config"):
         cluster.prune_objects(kind, config.stack, [])
