@@ -559,9 +559,9 @@ def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> 
     guest = f"{d.stack}-guest"
     network = f"{d.stack}_default"
     image = d.image("app")
-    docker("service", "create", "--detach=false", "--quiet", "--name", guest, "--network",
-           network, "--stop-grace-period", "1s",
-           image, "sleep", "600", check=True)  # fmt: skip
+    # a service on the network holds it from its creation on (its task need not run yet)
+    docker("service", "create", "--detach", "--quiet", "--name", guest, "--network", network,
+           "--stop-grace-period", "1s", image, "sleep", "600", check=True)  # fmt: skip
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "invoke", "deploy.rm"],
