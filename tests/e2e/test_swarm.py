@@ -561,16 +561,19 @@ def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> 
     image = d.image("app")
     # a service on the network holds it from its creation on (its task need not run yet)
     docker("service", "create", "--detach", "--quiet", "--name", guest, "--network", network,
-           "--stop-grace-period", "1s", image, "sleep", "600", check=True)  # fmt: skip
+           "--stop-grace-period", "1s", "--restart-condition", "none", image, "sleep", "600",
+           check=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "deploy.rm"],
+        cwd=d.root,
+        env=d.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = threading.Timer(600, proc.kill)  # a hung engine fails the test, not the run
+    deadline.start()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "invoke", "deploy.rm"],
-            cwd=d.root,
-            env=d.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
         assert proc.stdout is not None
         seen: list[str] = []
         for line in proc.stdout:
@@ -578,9 +581,14 @@ def test_rm_keeps_the_data_and_a_new_deploy_finds_it(deployment: Deployment) -> 
             if "asking again" in line:
                 docker("service", "rm", guest, check=True)
                 break
-        output = "".join(seen) + proc.stdout.read()
-        assert proc.wait(timeout=300) == 0, output
+        rest, _ = proc.communicate()
+        output = "".join(seen) + rest
+        assert proc.returncode == 0, output
     finally:
+        deadline.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         docker("service", "rm", guest)
     assert "asking again" in output, "the network was held: the first `docker stack rm` fails"
     assert output.count("docker stack rm") >= 2, output

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import pytest
 from invoke.context import MockContext
-from invoke.exceptions import UnexpectedExit
+from invoke.exceptions import Exit
 from invoke.runners import Result
 
 from dockwork.errors import DeployError
 from dockwork.tasks import deploy
 
 RM = "docker stack rm shop"
+#: as Docker 20.10 prints it: the holder's ID runs on into the next line
 HELD_BY_TASK = (
-    "Removing network shop_default\nFailed to remove network abc123: Error response from "
-    "daemon: rpc error: code = FailedPrecondition desc = network abc123 is in use by task "
-    "u1le44lgh07mfailed to remove some resources from stack: shop\n"
+    "Removing network shop_default\nFailed to remove network 99at42zgsoc6myiubibh6ax82: Error "
+    "response from daemon: rpc error: code = FailedPrecondition desc = network "
+    "99at42zgsoc6myiubibh6ax82 is in use by task u1le44lgh07mhkidzveqsk1vsfailed to remove "
+    "some resources from stack: shop\n"
 )
 HELD_BY_SERVICE = HELD_BY_TASK.replace("by task", "by service")
 
@@ -50,7 +52,8 @@ def test_a_network_held_past_the_deadline_is_an_error_saying_what_to_do() -> Non
     with pytest.raises(DeployError) as caught:
         deploy._remove_stack(c, "shop", timeout=0)
     message = str(caught.value)
-    assert "docker network ls --filter label=com.docker.stack.namespace=shop" in message
+    assert "network 99at42zgsoc6myiubibh6ax82, in use by task u1le44lgh07mhkidzveqsk1vs." in message
+    assert "docker network inspect --verbose 99at42zgsoc6myiubibh6ax82" in message
     assert "inv deploy.rm" in message
     assert "not touched" in message
 
@@ -58,7 +61,25 @@ def test_a_network_held_past_the_deadline_is_an_error_saying_what_to_do() -> Non
 def test_any_other_failure_is_the_command_s_own_exit() -> None:
     refused = "Error response from daemon: This node is not a swarm manager.\n"
     c = MockContext(run={RM: Result(command=RM, exited=1, stderr=refused)})
-    with pytest.raises(UnexpectedExit) as caught:
+    with pytest.raises(Exit) as caught:
         deploy._remove_stack(c, "shop")
-    assert caught.value.result.exited == 1
+    assert caught.value.code == 1
     assert c.run.call_count == 1  # type: ignore[attr-defined]
+
+
+def test_a_retry_failing_otherwise_shows_its_output_and_exits_with_its_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gone = "Error response from daemon: Cannot connect to the Docker daemon.\n"
+    c = MockContext(
+        run={
+            RM: [
+                Result(command=RM, exited=1, stderr=HELD_BY_TASK),
+                Result(command=RM, exited=2, stderr=gone, hide=("stdout", "stderr")),
+            ]
+        }
+    )
+    with pytest.raises(Exit) as caught:
+        deploy._remove_stack(c, "shop")
+    assert caught.value.code == 2
+    assert gone in capsys.readouterr().err

@@ -114,10 +114,11 @@ def run(
     *,
     pty: bool | None = None,
     warn: bool = False,
-    hide: bool = False,
+    hide: bool | str = False,
     env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Echo and run ``argv`` through invoke; output streams to the terminal unless ``hide``.
+    """Echo and run ``argv`` through invoke; output streams to the terminal unless ``hide``
+    (``True`` also stops invoke's echo; ``"both"`` hides the output and keeps the echo).
 
     When Compose fails on a variable without a value, one line says how to set it. When
     the task was signalled while the command ran (the signal was forwarded to it), the task

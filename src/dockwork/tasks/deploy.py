@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke.exceptions import Exit, UnexpectedExit
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from dockwork.config import check_stack_name, load_config
@@ -27,6 +28,7 @@ from dockwork.engine_probe import check_engine
 from dockwork.errors import DeployError, UsageError
 from dockwork.swarm import cluster, release, routing
 from dockwork.swarm.render import PROXY_SERVICE, to_yaml
+from dockwork.tasks import _signals
 from dockwork.tasks._base import clean_errors, run, say
 
 if TYPE_CHECKING:
@@ -233,8 +235,9 @@ def rollback(c: Context, service: str = "") -> None:
 
 
 #: Swarm's refusal to remove a network a task or another service still holds (``docker
-#: stack rm`` fails): "network ID is in use by task ID" / "... by service ID"
-NETWORK_IN_USE = re.compile(r"network \w+ is in use by (task|service) ")
+#: stack rm`` fails): "network ID is in use by task ID" / "... by service ID". Swarm's IDs
+#: are 25 characters, and the CLI runs its next line on right after the holder's
+NETWORK_IN_USE = re.compile(r"network (\w+) is in use by (task|service) ([0-9a-z]{1,25})")
 #: how long ``deploy.rm`` asks again while a network of the stack is held (seconds)
 REMOVE_TIMEOUT = 120
 
@@ -244,30 +247,35 @@ def _remove_stack(c: Context, stack: str, timeout: float = REMOVE_TIMEOUT) -> No
     holds. It removes the services, then at once their networks: while a task the
     orchestrator has not yet marked for shutdown (a loaded manager lags) or another service
     attached to the network holds one, the command fails and the network stays (Swarm never
-    retries). The stack's services are gone by then: asking again removes the rest."""
+    retries). The stack's services are gone by then: asking again removes the rest. The
+    first attempt's output is shown; the retries' only when they fail otherwise."""
     argv = ["docker", "stack", "rm", stack]
     deadline = time.monotonic() + timeout
     result = run(c, argv, pty=False, warn=True)
     if _held(result):
         say("a network of the stack is still in use; asking again until it is let go.")
-    while _held(result):
+    while held := _held(result):
         if time.monotonic() > deadline:
+            network, kind, holder = held.groups()
             raise DeployError(
-                f"stack {stack}'s services are removed, but Swarm still refuses to remove a "
-                f"network of it after {timeout:g}s: a task or a service holds it. `docker "
-                f"network ls --filter label={cluster.NAMESPACE_LABEL}={stack}` names it, `docker "
-                "network inspect --verbose NAME` shows what holds it; stop that, then run "
-                "`inv deploy.rm` again. Volumes, secrets and configs were not touched."
+                f"`docker stack rm {stack}` still fails after {timeout:g}s: Swarm refuses to "
+                f"remove network {network}, in use by {kind} {holder}. `docker network "
+                f"inspect --verbose {network}` shows what holds it; stop that, then run `inv "
+                "deploy.rm` again. Volumes, secrets and configs were not touched."
             )
+        _signals.command = ""  # a signal now stops the wait, not a command
         time.sleep(cluster.POLL * 2)
-        result = run(c, argv, pty=False, warn=True)
-    if not result.ok:
-        raise UnexpectedExit(result)
+        result = run(c, argv, pty=False, warn=True, hide="both")  # echoed, output kept back
+    if not result.ok:  # failed otherwise: the command's own output says why, its code exits
+        if result.hide:  # a retry's, not shown yet
+            print(result.stdout, end="", flush=True)
+            print(result.stderr, end="", file=sys.stderr, flush=True)
+        raise Exit(code=result.exited or 1)
 
 
-def _held(result: Result) -> bool:
-    """``docker stack rm`` failed because a network of the stack is still in use."""
-    return not result.ok and bool(NETWORK_IN_USE.search(f"{result.stdout}{result.stderr}"))
+def _held(result: Result) -> re.Match[str] | None:
+    """Why ``docker stack rm`` failed, when it is a network of the stack still in use."""
+    return None if result.ok else NETWORK_IN_USE.search(f"{result.stdout}{result.stderr}")
 
 
 @task(
