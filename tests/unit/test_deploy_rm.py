@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 from invoke.runners import Result
 
 from dockwork.errors import DeployError
-from dockwork.tasks import deploy
+from dockwork.tasks import _signals, deploy
 
 RM = "docker stack rm shop"
 #: as Docker 20.10 prints it: the holder's ID runs on into the next line
@@ -28,6 +28,8 @@ HELD_BY_SERVICE = HELD_BY_TASK.replace("by task", "by service")
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("dockwork.tasks.deploy.time.sleep", lambda _seconds: None)
+    # called without the task's boundary, which starts each task with no signal received
+    monkeypatch.setattr(_signals, "received", [])
 
 
 def test_a_held_network_is_asked_for_again_until_it_is_let_go(
