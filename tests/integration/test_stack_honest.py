@@ -199,3 +199,48 @@ def test_the_url_printed_is_the_apps_own_http_port(project: Tiny) -> None:
     assert "no URL for the app: app publishes no port on this machine" in result.stdout
     assert "app → " not in result.stdout
     assert re.search(r"web → http://127\.0\.0\.1:\d+ \(port 5173\)", result.stdout)
+
+
+#: the app is the migrate service, as `dockwork init` sets it for a project with no
+#: migration service: nothing of the stack migrates as it starts. Its "migration" leaves a
+#: mark in a volume the app mounts.
+MIGRATED_BY_NOTHING = """
+services:
+  app:
+    image: ${REDIS_IMAGE:-redis:7}
+    command: ["redis-server"]
+    volumes: ["marks:/marks"]
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 1s
+      retries: 60
+volumes:
+  marks:
+"""
+
+
+def test_up_migrates_when_no_service_of_the_stack_does(project: Tiny) -> None:
+    (project.root / "compose.yaml").write_text(MIGRATED_BY_NOTHING)
+    pyproject = project.root / "pyproject.toml"
+    settings = pyproject.read_text() + 'migrate_service = "app"\n'
+    pyproject.write_text(
+        settings + 'migrate_command = ["sh", "-c", "echo head >> /marks/migrated"]\n'
+    )
+    result = project.inv("up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "migrating in app" in result.stderr
+    assert "sh -c 'echo head >> /marks/migrated'" in result.stdout, "the command is echoed"
+    marks = subprocess.run(
+        ["docker", "compose", "-p", project.name, "exec", "-T", "app", "cat", "/marks/migrated"],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert marks.stdout.split() == ["head"], marks.stdout + marks.stderr
+
+    # a migration that fails fails the task, with its exit code
+    pyproject.write_text(settings + 'migrate_command = ["sh", "-c", "exit 3"]\n')
+    failed = project.inv("up")
+    assert failed.returncode == 3, failed.stdout + failed.stderr

@@ -90,7 +90,23 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[Se
                 else ""
             ),
         )
+    _migrate_unless_the_stack_does(c, config, compose, one_shot)
     return list(settled.states)
+
+
+def _migrate_unless_the_stack_does(
+    c: Context, config: Config, compose: Compose, one_shot: Collection[str]
+) -> None:
+    """The stack up is migrated: where the migrate service is one of the stack's long-running
+    services (the app's, as `dockwork init` sets it for a project with no migration
+    service), nothing ran the migrations as the stack started, so they run now, as `inv
+    migrate` does. A one-shot migrate service has run already; a project whose compose files
+    have no such service has nothing to migrate with."""
+    services = compose.resolved().get("services") or {}
+    if config.migrate_service in one_shot or config.migrate_service not in services:
+        return
+    say(f"no service of the stack migrates as it starts: migrating in {config.migrate_service}.")
+    run(c, compose.run(config.migrate_service, config.migrate_command, tty=False), pty=False)
 
 
 def _waiting_for(names: Iterable[str], one_shot: Collection[str]) -> str:
