@@ -316,3 +316,21 @@ def test_engine_gone_mid_run_is_one_message_and_the_next_run_cleans_up(probe: Pa
     result = run_pytest(probe, "-k", "test_isolated and 0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert gone(probe.name)
+
+
+def test_a_conftest_failing_to_import_leaves_no_server_behind(probe: Path, tmp_path: Path) -> None:
+    """With ``test_env`` the servers start before any conftest is imported; a conftest that
+    then fails to import ends pytest before its session does (no sessionfinish, no
+    unconfigure), and what the run started must still go."""
+    pyproject = probe / "pyproject.toml"
+    test_env = '\n[tool.dockwork.test_env]\nDATABASE_URL = "{postgres.url}"\n'
+    pyproject.write_text(PYPROJECT + test_env)
+    (probe / "conftest.py").write_text('raise ImportError("the conftest is broken on purpose")\n')
+    tmp = tmp_path / "tmp"  # where the run keeps its directory (mkdtemp honours TMPDIR)
+    tmp.mkdir()
+    result = run_pytest(probe, TMPDIR=str(tmp))
+    output = result.stdout + result.stderr
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, output
+    assert "broken on purpose" in output
+    assert gone(probe.name), "the run's test containers are removed"
+    assert not list(tmp.glob("dockwork-run-*")), "the run's directory is removed"

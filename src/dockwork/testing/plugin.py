@@ -21,6 +21,7 @@ servers: host and published ports); with ``pytest_databases = true``, pytest-dat
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -140,6 +141,10 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     if not project.test_env:
         return
     _begin(early_config)
+    # a conftest that fails to import ends pytest before its session, so before
+    # sessionfinish and unconfigure: the config's cleanups still run then (and once more
+    # after unconfigure otherwise, when there is nothing left to end)
+    early_config.add_cleanup(functools.partial(_ended, early_config))
     try:
         os.environ.update(_local(early_config).environment())
     except DockworkError as exc:
@@ -201,6 +206,11 @@ def _end(config: pytest.Config) -> DockworkError | None:
             reporter.write_line(render(exc), red=True)
         return exc
     return DockworkError("\n".join(leftovers)) if leftovers else None
+
+
+def _ended(config: pytest.Config) -> None:
+    """:func:`_end` as a config cleanup (its error was said on the terminal, if any)."""
+    _end(config)
 
 
 @pytest.hookimpl(trylast=True)
