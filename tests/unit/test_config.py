@@ -268,3 +268,23 @@ def test_two_projects_below_is_one_message(tmp_path: Path) -> None:
         (tmp_path / name / "pyproject.toml").write_text("[tool.dockwork]\n")
     with pytest.raises(ConfigError, match=r"several projects below .*: api, worker"):
         load_config(tmp_path, environ={})
+
+
+def test_the_test_header_says_when_the_servers_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``test_env`` they start before the conftests are imported, not on first use."""
+    import dataclasses  # noqa: PLC0415
+
+    from dockwork import engine_probe  # noqa: PLC0415
+    from dockwork.testing.servers.discovery import Decision, choice  # noqa: PLC0415
+
+    monkeypatch.setattr(engine_probe, "describe_host", lambda: "the default socket")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.dockwork]\ntest_services = ["postgres"]\n'
+    )
+    config = load_config(tmp_path, environ={}, require_compose_files=False)
+    docker = Decision(backend="docker", why="an engine answers")
+    assert choice(config, docker).endswith(", started on first use")
+    early = dataclasses.replace(config, test_env=(("DATABASE_URL", "{postgres.url}"),))
+    assert choice(early, docker).endswith(", started before the tests (test_env)")

@@ -365,11 +365,17 @@ def choice(config: Config, decision: Decision | None = None) -> str:
         version = f" (PostgreSQL {ours})" if ours else ""
         note = f"; warning: {warning}" if warning else ""
         return (
-            f"embedded{version}, local processes, no Docker{reused}, started on first use "
+            f"embedded{version}, local processes, no Docker{reused}, {_when(config)} "
             f"({decision.why}){note}"
         )
     where = engine_probe.describe_host()
-    return f"docker containers on {where}{reused}, started when a test first needs them"
+    return f"docker containers on {where}{reused}, {_when(config)}"
+
+
+def _when(config: Config) -> str:
+    """When the servers start: before the conftests with ``test_env`` (settings read at
+    import see them), else when a test first asks."""
+    return "started before the tests (test_env)" if config.test_env else "started on first use"
 
 
 __all__ = ["Decision", "check_parity", "choice", "decide", "discover", "release", "renew", "specs"]
