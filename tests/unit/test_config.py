@@ -288,3 +288,5 @@ def test_the_test_header_says_when_the_servers_start(
     assert choice(config, docker).endswith(", started on first use")
     early = dataclasses.replace(config, test_env=(("DATABASE_URL", "{postgres.url}"),))
     assert choice(early, docker).endswith(", started before the tests (test_env)")
+    constants = dataclasses.replace(config, test_env=(("APP_ENV", "test"),))
+    assert choice(constants, docker).endswith(", started on first use"), "names no server"

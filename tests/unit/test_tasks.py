@@ -103,6 +103,60 @@ def test_dev_builds_then_waits() -> None:
     assert ran(c) == commands
 
 
+UP = f"{BASE} up --detach --wait --wait-timeout 180 --remove-orphans"
+MIGRATE_IN_APP = f"{BASE} run --rm -T app python -m app.db upgrade head"
+#: the app, kept running by the stack, is the migrate service (`dockwork init`'s choice for
+#: a project with no migration service)
+KEPT_APP = {
+    "services": {
+        "db": {},
+        "app": {"healthcheck": {"test": ["CMD", "true"]}, "restart": "unless-stopped"},
+    }
+}
+
+
+def test_up_migrates_first_when_the_stack_keeps_its_migrate_service_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKWORK_MIGRATE_SERVICE", "app")
+    monkeypatch.setattr(Compose, "resolved", lambda self: KEPT_APP)
+    c = mock(MIGRATE_IN_APP, UP)
+    stack.up(c)
+    assert ran(c) == [MIGRATE_IN_APP, UP]
+    built = mock(f"{BASE} build", MIGRATE_IN_APP, UP)
+    stack.up(built, build=True)
+    assert ran(built) == [f"{BASE} build", MIGRATE_IN_APP, UP], "migrated in the new image"
+
+
+@pytest.mark.parametrize(
+    "migrate",
+    [{"restart": "no"}, {}, {"healthcheck": {"disable": True}, "restart": "on-failure"}],
+    ids=["one-shot", "maybe-one-shot", "no-kept"],
+)
+def test_a_migrate_service_that_may_run_to_completion_is_left_to_the_stack(
+    monkeypatch: pytest.MonkeyPatch, migrate: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("DOCKWORK_MIGRATE_SERVICE", "migrate")
+    resolved = {"services": {"migrate": migrate, **KEPT_APP["services"]}}
+    monkeypatch.setattr(Compose, "resolved", lambda self: resolved)
+    c = mock(UP)
+    stack.up(c)
+    assert ran(c) == [UP]
+
+
+def test_a_failing_migration_stops_up_before_the_stack_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKWORK_MIGRATE_SERVICE", "app")
+    monkeypatch.setattr(Compose, "resolved", lambda self: KEPT_APP)
+    c = MockContext(run={MIGRATE_IN_APP: Result(exited=3)}, repeat=True)
+    with pytest.raises(Exit) as excinfo:
+        stack.up(c)
+    assert excinfo.value.code == 3
+    assert "not started" in str(excinfo.value.message)
+    assert ran(c) == [MIGRATE_IN_APP]
+
+
 def test_dev_follow_stops_on_ctrl_c_and_says_the_stack_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -41,9 +41,14 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[Se
     """Bring the stack up and wait for health, then for its one-shot services to finish; on
     failure show what failed and its logs. Returns the containers as they stand."""
     _check_ports(config, compose)
+    one_shot = compose.one_shots()
+    if _migrated_by_nothing(config, compose, one_shot):
+        if build:  # the migrations run in the image the stack will run
+            run(c, compose.build())
+            build = False
+        _migrate_first(c, config, compose)
     result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
     output = f"{result.stdout}\n{result.stderr}"
-    one_shot = compose.one_shots()
     if not result.ok and not completed_only(output):
         _fail(
             c,
@@ -90,23 +95,38 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[Se
                 else ""
             ),
         )
-    _migrate_unless_the_stack_does(c, config, compose, one_shot)
     return list(settled.states)
 
 
-def _migrate_unless_the_stack_does(
-    c: Context, config: Config, compose: Compose, one_shot: Collection[str]
-) -> None:
-    """The stack up is migrated: where the migrate service is one of the stack's long-running
-    services (the app's, as `dockwork init` sets it for a project with no migration
-    service), nothing ran the migrations as the stack started, so they run now, as `inv
-    migrate` does. A one-shot migrate service has run already; a project whose compose files
-    have no such service has nothing to migrate with."""
-    services = compose.resolved().get("services") or {}
-    if config.migrate_service in one_shot or config.migrate_service not in services:
-        return
-    say(f"no service of the stack migrates as it starts: migrating in {config.migrate_service}.")
-    run(c, compose.run(config.migrate_service, config.migrate_command, tty=False), pty=False)
+def _migrated_by_nothing(config: Config, compose: Compose, one_shot: Collection[str]) -> bool:
+    """True when nothing of the stack runs the migrations as it starts: the migrate service
+    is one the stack keeps running (a healthcheck, or restart always / unless-stopped), as
+    `dockwork init` sets the app's for a project with no migration service. A one-shot, or a
+    service that may be one (no healthcheck, no such restart policy: it may be migrating as
+    the stack starts), runs them itself; a migrate service the compose files do not start
+    (absent, or behind a profile) is left to `inv migrate`."""
+    service = (compose.resolved().get("services") or {}).get(config.migrate_service)
+    if service is None or config.migrate_service in one_shot or not config.migrate_command:
+        return False
+    check = service.get("healthcheck") or {}
+    probed = bool(check.get("test")) and not check.get("disable")
+    return probed or str(service.get("restart") or "") in {"always", "unless-stopped"}
+
+
+def _migrate_first(c: Context, config: Config, compose: Compose) -> None:
+    """The migrations, as `inv migrate` runs them, before the stack starts: Compose starts
+    the services the migrate service depends on (the database) and waits for them, and an
+    app whose start or healthcheck needs the schema finds it there."""
+    name = config.migrate_service
+    say(f"no service of the stack migrates as it starts: migrating in {name} first.")
+    result = run(c, compose.run(name, config.migrate_command, tty=False), pty=False, warn=True)
+    if not result.ok:
+        raise DockworkError(
+            f"the migrations failed (exit {result.exited}); their output is above. The stack "
+            f"was not started (what {name} depends on may be running). Fix the cause and run "
+            "`inv up` again; `inv migrate` runs the migrations alone.",
+            exit_code=result.exited or 1,
+        )
 
 
 def _waiting_for(names: Iterable[str], one_shot: Collection[str]) -> str:

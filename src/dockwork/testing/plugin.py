@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -188,29 +189,41 @@ def _end(config: pytest.Config) -> DockworkError | None:
     if run is None or not config.stash.get(TOP, False):
         return None
     del config.stash[RUN]
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        for line in leftovers:
-            reporter.write_line(line, red=True)
+    say = _sayer(config)
+    for line in leftovers:
+        say(line, red=True)
     servers = run.recorded()
     reaped = int((servers.details if servers else {}).get("reaped", 0))
-    if reaped and reporter is not None:
-        reporter.write_line(
+    if reaped:
+        say(
             f"{PREFIX}removed {reaped} test container(s) left by runs of this project that are "
             "gone (killed before they could clean up)."
         )
     try:
         run.end()
     except DockworkError as exc:
-        if reporter is not None:
-            reporter.write_line(render(exc), red=True)
+        say(render(exc), red=True)
         return exc
     return DockworkError("\n".join(leftovers)) if leftovers else None
 
 
 def _ended(config: pytest.Config) -> None:
-    """:func:`_end` as a config cleanup (its error was said on the terminal, if any)."""
+    """:func:`_end` as a config cleanup (its error, if any, is said by :func:`_end`)."""
     _end(config)
+
+
+def _sayer(config: pytest.Config) -> Callable[..., None]:
+    """Lines for the terminal: pytest's reporter, or stderr where there is none yet (a
+    conftest failed to import before pytest configured it)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        return reporter.write_line  # type: ignore[no-any-return]
+
+    def to_stderr(line: str, **_markup: bool) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return to_stderr
 
 
 @pytest.hookimpl(trylast=True)

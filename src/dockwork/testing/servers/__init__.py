@@ -5,7 +5,8 @@ This module is the package's face; its submodules never import from it:
 - :mod:`.base`: :class:`Servers` (what a backend hands out) and the :class:`Backend` protocol;
 - :mod:`.discovery`: which backend a run uses (dockwork's own external URLs, reused
   servers, a Docker engine);
-- :mod:`.testrun`: one run's servers shared by its processes, started on first use;
+- :mod:`.testrun`: one run's servers shared by its processes, started on first use (or
+  before the conftests, for ``test_env``);
 - :mod:`.docker` (lifecycle), :mod:`.engine_api` (the engine's API), :mod:`.baking`
   (images with an initialised data directory), :mod:`.ownership` (whose it is),
   :mod:`.embedded`, :mod:`.external`, :mod:`.reuse_cache`, :mod:`.kept`.

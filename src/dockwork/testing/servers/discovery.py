@@ -373,9 +373,12 @@ def choice(config: Config, decision: Decision | None = None) -> str:
 
 
 def _when(config: Config) -> str:
-    """When the servers start: before the conftests with ``test_env`` (settings read at
-    import see them), else when a test first asks."""
-    return "started before the tests (test_env)" if config.test_env else "started on first use"
+    """When the servers start: before the conftests when ``test_env`` names one (settings
+    read at import see them), else when a test first asks."""
+    from dockwork.kinds.templates import roots_used  # noqa: PLC0415 - as config does
+
+    early = roots_used(config.test_env)
+    return "started before the tests (test_env)" if early else "started on first use"
 
 
 __all__ = ["Decision", "check_parity", "choice", "decide", "discover", "release", "renew", "specs"]

@@ -4,7 +4,9 @@ The run's top process (pytest without xdist, the xdist controller, a nox session
 the run; the first process that needs servers starts them under a file lock and records
 where they answer; every other process of the run reads that record. The top process
 renews the servers' heartbeat while it lives and releases them at the end. Nothing starts
-until a test asks, so a run whose tests use no servers needs no engine at all.
+until a test asks (or, with ``test_env`` naming a server, until pytest sets those
+variables, before any conftest is imported), so a run whose tests use no servers needs no
+engine at all.
 
 Which backend the run uses is decided once (:meth:`Run.decision`, by pytest's header or
 the first process that needs servers) and recorded beside the servers: the engine is
