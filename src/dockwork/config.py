@@ -614,6 +614,12 @@ def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:
         scripts = (ini.parent / location).resolve()
         if location and scripts.is_dir():
             return scripts.relative_to(root.resolve()).as_posix()
+        # the ini's own directory when it holds the migrations: Advanced Alchemy sets the
+        # script location in code (litestar-fullstack's ini names one that does not exist)
+        here = ini.parent.resolve()
+        below = here.is_relative_to(root.resolve())
+        if below and (here / "env.py").is_file() and (here / "versions").is_dir():
+            return here.relative_to(root.resolve()).as_posix()
     return None
 
 

@@ -569,10 +569,70 @@ def infer(
     app = picked["app"]
     if app:
         _app_environment(found, root, services[app], app)
+    _litestar_app(found, services, picked["migrate"] or app, compose_dir or root)
     _tests(found, root)
     where = compose_dir or root
     defined = set(dotenv(where / ".env.example")) | set(_dotenv_names(where / ".env"))
     found.required_variables = sorted(set(NO_DEFAULT.findall(raw_text)) - defined)
+    return found
+
+
+#: how the litestar CLI finds the app (else ``--app`` or its autodiscovery)
+LITESTAR_APP = "LITESTAR_APP"
+
+
+def _litestar_app(found: Inferred, services: dict[str, Any], name: str | None, where: Path) -> None:
+    """The litestar CLI migrates (``litestar database upgrade``) and the image tells it where
+    the app is (litestar-fullstack's Dockerfile: ``ENV LITESTAR_APP=…``); the tests'
+    migration runs on this machine, where nothing does: carried into ``test_env`` from the
+    migrate service's environment or its Dockerfile."""
+    command = found.settings.get("migrate_command")
+    if not name or not isinstance(command, list) or LITESTAR_APP in found.test_env:
+        return
+    if "litestar" not in [Path(str(word)).name for word in command[:3]]:
+        return
+    service = services.get(name) or {}
+    value, source = environment_of(service).get(LITESTAR_APP), "environment"
+    if not value:
+        value, source = _dockerfile_env(service, LITESTAR_APP, where), "Dockerfile"
+    if not value or any(mark in value for mark in "${}"):  # unknown here, or a template
+        return
+    found.test_env[LITESTAR_APP] = value
+    found.why.append(
+        f"test_env: {LITESTAR_APP} from {name}'s {source}: the litestar CLI finds the app by it, "
+        "and the tests migrate on this machine"
+    )
+
+
+def _dockerfile_env(service: dict[str, Any], variable: str, where: Path) -> str | None:
+    """The last ``ENV variable=…`` (or ``ENV variable …``) of the service's Dockerfile."""
+    build = service.get("build")
+    if not isinstance(build, dict) or not build.get("context"):
+        return None
+    context = Path(str(build["context"]))
+    context = context if context.is_absolute() else where / context
+    dockerfile = Path(str(build.get("dockerfile") or "Dockerfile"))
+    path = dockerfile if dockerfile.is_absolute() else context / dockerfile
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = None
+    for line in text.replace("\\\n", " ").splitlines():
+        keyword, _, rest = line.strip().partition(" ")
+        if keyword.upper() != "ENV" or not rest.strip():
+            continue
+        try:
+            words = shlex.split(rest)
+        except ValueError:
+            continue
+        if "=" in words[0]:
+            pairs = [word.partition("=")[::2] for word in words if "=" in word]
+        else:
+            pairs = [(words[0], " ".join(words[1:]))]
+        for key, value in pairs:
+            if key == variable:
+                found = value
     return found
 
 
