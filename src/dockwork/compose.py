@@ -142,6 +142,13 @@ def parse_ps(output: str) -> list[ServiceState]:
     return [ServiceState.from_json(i) for i in items]
 
 
+def has_healthcheck(service: Mapping[str, Any]) -> bool:
+    """A resolved service has a healthcheck that runs (given, not disabled, not ``NONE``)."""
+    check = service.get("healthcheck") or {}
+    test = check.get("test")
+    return bool(test) and not check.get("disable") and test not in (["NONE"], "NONE")
+
+
 def one_shots(resolved: Mapping[str, Any]) -> frozenset[str]:
     """Services that run to completion rather than keep running, from a resolved ``compose
     config``: those another service depends on with ``service_completed_successfully``
@@ -157,12 +164,7 @@ def one_shots(resolved: Mapping[str, Any]) -> frozenset[str]:
         if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
     }
     for name, service in services.items():
-        check = service.get("healthcheck") or {}
-        has_check = (
-            bool(check.get("test"))
-            and not check.get("disable")
-            and (check.get("test") not in (["NONE"], "NONE"))
-        )
+        has_check = has_healthcheck(service)
         deploy_policy = ((service.get("deploy") or {}).get("restart_policy") or {}).get("condition")
         restart = str(service.get("restart") or "")
         runs_once = restart == "no" or restart.startswith("on-failure")

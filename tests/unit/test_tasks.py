@@ -130,8 +130,13 @@ def test_up_migrates_first_when_the_stack_keeps_its_migrate_service_running(
 
 @pytest.mark.parametrize(
     "migrate",
-    [{"restart": "no"}, {}, {"healthcheck": {"disable": True}, "restart": "on-failure"}],
-    ids=["one-shot", "maybe-one-shot", "no-kept"],
+    [
+        {"restart": "no"},
+        {},
+        {"healthcheck": {"disable": True}, "restart": "on-failure"},
+        {"healthcheck": {"test": ["NONE"]}},
+    ],
+    ids=["one-shot", "maybe-one-shot", "no-kept", "check-none"],
 )
 def test_a_migrate_service_that_may_run_to_completion_is_left_to_the_stack(
     monkeypatch: pytest.MonkeyPatch, migrate: dict[str, Any]

@@ -10,7 +10,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from dockwork import envfile, ports
-from dockwork.compose import completed_only
+from dockwork.compose import completed_only, has_healthcheck
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import clean_errors, project, run, say, split_names
 from dockwork.tasks._signals import Interrupted
@@ -108,9 +108,8 @@ def _migrated_by_nothing(config: Config, compose: Compose, one_shot: Collection[
     service = (compose.resolved().get("services") or {}).get(config.migrate_service)
     if service is None or config.migrate_service in one_shot or not config.migrate_command:
         return False
-    check = service.get("healthcheck") or {}
-    probed = bool(check.get("test")) and not check.get("disable")
-    return probed or str(service.get("restart") or "") in {"always", "unless-stopped"}
+    kept = str(service.get("restart") or "") in {"always", "unless-stopped"}
+    return kept or has_healthcheck(service)
 
 
 def _migrate_first(c: Context, config: Config, compose: Compose) -> None:
