@@ -222,7 +222,7 @@ def dev(c: Context, follow: bool = True, build: bool = True) -> None:
 @task(help={"build": "build images before starting"})
 @clean_errors
 def up(c: Context, build: bool = False) -> None:
-    """Start the stack in the background; wait until it is healthy and its one-shots are done."""
+    """Start the stack in the background: healthy, migrated, its one-shots done."""
     config, compose = project()
     states = _up(c, config, compose, build=build)
     _print_endpoints(config, compose, states)
