@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -28,12 +29,13 @@ from typing import TYPE_CHECKING
 from dockwork.errors import DockworkError, ProvisionError, boundary
 from dockwork.filelock import locked
 from dockwork.testing.servers.base import Heartbeat, Servers
-from dockwork.testing.servers.ownership import HEARTBEAT_SECONDS, Owner
+from dockwork.testing.servers.ownership import HEARTBEAT_SECONDS, Owner, Verdict
 
 if TYPE_CHECKING:
     from dockwork.config import Config
     from dockwork.testing.servers.discovery import Decision
 
+PREFIX = "dockwork-run-"
 SERVERS = "servers.json"
 FAILURE = "failure.json"
 OWNER = "owner.json"
@@ -56,9 +58,11 @@ class Run:
 
     @classmethod
     def begin(cls, owner: Owner | None = None) -> Run:
-        """A new run owned by this process (or ``owner``), with a directory of its own."""
+        """A new run owned by this process (or ``owner``), with a directory of its own;
+        the directories of this user's runs that died without ending are removed first."""
         owner = owner or Owner.current()
-        directory = Path(tempfile.mkdtemp(prefix="dockwork-run-"))
+        reap_directories()
+        directory = Path(tempfile.mkdtemp(prefix=PREFIX))
         run = cls(directory, f"{owner.pid}_{secrets.token_hex(3)}", owner)
         (directory / OWNER).write_text(json.dumps({"id": run.id, "owner": asdict(owner)}))
         return run
@@ -142,4 +146,27 @@ class Run:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-__all__ = ["Run"]
+def reap_directories(parent: Path | None = None) -> list[Path]:
+    """Remove the directories of runs whose top process is gone (killed before it could
+    end the run): only this user's own (owner checked, symlinks not followed), and only
+    when the owner can be judged from here and is gone; their servers are reaped by the
+    backends. The directories removed."""
+    parent = parent or Path(tempfile.gettempdir())
+    uid = os.getuid()
+    reaped = []
+    for path in parent.glob(f"{PREFIX}*"):
+        try:
+            info = path.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
+                continue
+            data = json.loads((path / OWNER).read_text())
+            owner = Owner(**data["owner"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a run's, another user's, or one still being begun
+        if owner.judge() is Verdict.GONE:
+            shutil.rmtree(path, ignore_errors=True)
+            reaped.append(path)
+    return reaped
+
+
+__all__ = ["Run", "reap_directories"]
