@@ -8,6 +8,7 @@ for its own settings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -623,6 +624,48 @@ def derive_template_inputs(root: Path, migrate: Sequence[str]) -> str | None:
     return None
 
 
+#: directory names that say where compose files live, not whose they are: Compose names a
+#: project after the directory of its first file, so every project keeping its files in,
+#: say, ``docker/`` is the project "docker", sharing containers and volumes
+GENERIC_NAMES = frozenset(
+    {
+        "api", "app", "backend", "build", "ci", "compose", "config", "containers", "deploy",
+        "deployment", "deployments", "dev", "development", "devops", "docker",
+        "docker-compose", "env", "environments", "frontend", "infra", "infrastructure",
+        "local", "ops", "project", "server", "services", "src", "stack", "tools", "web",
+    }
+)  # fmt: skip
+
+
+def shared_name(config: Config, environ: Mapping[str, str] | None = None) -> str | None:
+    """When the project's name is Compose's default, the name of the directory of its first
+    compose file, and that name is generic (:data:`GENERIC_NAMES`): a name of its own to
+    give it, the nearest directory from the compose files up to where they meet the
+    project's root whose name is not generic (else a placeholder). None when the name is
+    not generic, or was given (``name:``, ``project_name``, an environment variable)."""
+    env = os.environ if environ is None else environ
+    first = config.compose_paths[0] if config.compose_paths else config.root / "compose.yaml"
+    directory = _normalise(first.resolve().parent.name)
+    if config.project_name not in GENERIC_NAMES or config.project_name != directory:
+        return None
+    if env.get("DOCKWORK_PROJECT_NAME") or env.get("COMPOSE_PROJECT_NAME"):
+        return None
+    if _normalise(_compose_name(config.root, config.compose_files)) != directory:
+        return None  # the compose file's own `name:`
+    with contextlib.suppress(OSError, ValueError):
+        table = tomllib.loads((config.root / "pyproject.toml").read_text(encoding="utf-8"))
+        if "project_name" in table.get("tool", {}).get("dockwork", {}):
+            return None
+    here = first.resolve().parent
+    top = Path(os.path.commonpath([here, config.root.resolve()]))
+    chain = [here, *here.parents]
+    for candidate in chain[: chain.index(top) + 1] if top in chain else [here]:
+        name = _normalise(candidate.name)
+        if name and name not in GENERIC_NAMES:
+            return name
+    return "<a-name-of-its-own>"
+
+
 def _normalise(name: str) -> str:
     """Compose's own normalisation of a directory name: lowercase, [a-z0-9_-] only."""
     cleaned = "".join(c for c in name.lower() if c.isascii() and (c.isalnum() or c in "-_"))
@@ -630,10 +673,12 @@ def _normalise(name: str) -> str:
 
 
 __all__ = [
+    "GENERIC_NAMES",
     "Config",
     "cache_dir",
     "check_stack_name",
     "derive_template_inputs",
     "find_root",
     "load_config",
+    "shared_name",
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockwork import envfile, ports, runner
 from dockwork.compose import Compose, parse_ps
-from dockwork.config import Config, load_config
+from dockwork.config import Config, load_config, shared_name
 from dockwork.engine_probe import COMPOSE_HINT, INSTALL_HINT, START_HINT, Probe, probe
 from dockwork.errors import DockworkError, describe
 
@@ -76,6 +76,19 @@ def check_config(found: Findings) -> Iterator[Check]:
     found.timeout = found.config.engine_timeout
     files = ", ".join(found.config.compose_files)
     yield Check("[tool.dockwork]", OK, f"project {found.config.project_name!r}, files {files}")
+    name = found.config.project_name
+    if (own := shared_name(found.config)) is not None:
+        first = os.path.relpath(found.config.compose_paths[0], found.config.root)
+        yield Check(
+            "project name",
+            WARN,
+            f"{name!r} is a generic name (Compose names a project after the directory of its "
+            f"first compose file): any other project named {name!r} on this engine shares "
+            "its containers and volumes, and its `down --volumes` deletes this one's data",
+            f"give it a name of its own: `name: {own}` at the top of {first} (plain `docker "
+            "compose` then uses it too); first `inv down` under the old name (its containers "
+            "hold the ports; its volumes, kept, hold the data: `inv db.dump` to carry it over)",
+        )
 
 
 def check_docker(found: Findings) -> Iterator[Check]:
@@ -178,15 +191,18 @@ def check_ports(found: Findings) -> Iterator[Check]:
         result = runner.run(compose.ps(json_format=True), check=False, timeout=found.timeout)
         if result.ok:
             ours = {p for s in parse_ps(result.stdout) for p, _, _ in s.publishers}
-    busy = {(p.service, p.port): p for p in ports.taken(compose, found.resolved, ours)}
+    busy = {
+        (p.service, p.port): p for p in ports.taken(compose, found.resolved, ours, found.timeout)
+    }
     env_name = envfile.env_path(found.config).name
     for p in ports.published(found.resolved):
         name = f"port {p.port} ({p.service})"
         if p.port in ours:
             yield Check(name, OK, "in use by this stack")
         elif (p.service, p.port) in busy:
-            fix = busy[(p.service, p.port)].fix(env_name)
-            yield Check(name, FAIL, f"in use on {p.host_ip} by another program", fix)
+            held = busy[(p.service, p.port)]
+            fix = held.fix(env_name) + (" (or stop that container)" if held.holder else "")
+            yield Check(name, FAIL, f"in use on {p.host_ip} by {held.by}", fix)
         else:
             yield Check(name, OK, f"free on {p.host_ip}")
 
@@ -319,7 +335,7 @@ def check_migrations(found: Findings) -> Iterator[Check]:
     compose = found.compose
     if service is None or compose is None or found.engine is None or not found.engine.engine_ok:
         return
-    image = str(service.get("image") or f"{config.project_name}-{config.migrate_service}")
+    image = compose.image_name(config.migrate_service, service)
     inspect = ["docker", "image", "inspect", "--format", "{{.Id}}", image]
     if not runner.run(inspect, check=False, timeout=found.timeout).ok:
         yield Check(

@@ -118,6 +118,12 @@ def remote_host(docker_host: str | None) -> str | None:
     return host
 
 
+def remote_engine() -> str | None:
+    """:func:`remote_host` of this process's ``DOCKER_HOST``: the other machine the engine
+    runs on, whose published ports are not this one's."""
+    return remote_host(os.environ.get("DOCKER_HOST"))
+
+
 def probe(timeout: float = 20.0, *, compose: bool = True) -> Probe:
     """Ask the CLI, the engine and (unless told not to) Compose; never raises, each part
     says why it failed."""
@@ -206,5 +212,6 @@ __all__ = [
     "describe_host",
     "is_local_address",
     "probe",
+    "remote_engine",
     "remote_host",
 ]

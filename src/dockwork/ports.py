@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dockwork import runner
+from dockwork import engine_probe, runner
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +36,8 @@ class Published:
     #: position in the service's `ports` list (to find its variable in the raw file)
     index: int = 0
     variable: str | None = None
+    #: the container of another stack that publishes the port, in words, when one does
+    holder: str | None = None
 
     def fix(self, env_file: str) -> str:
         """How to free the stack from the clash."""
@@ -43,11 +45,17 @@ class Published:
             return f"set {self.variable} in {env_file} (or the environment) to a free port"
         return f"change the published port of service {self.service!r} in the compose files"
 
+    @property
+    def by(self) -> str:
+        """Who holds the port: a container (of which Compose project), else a program."""
+        return self.holder or "another program"
+
     def in_use_message(self, env_file: str) -> str:
         """What to tell the user when another program holds the port."""
+        stop = "stop it" if self.holder else "stop that program"
         return (
-            f"port {self.port} ({self.service}) is in use on {self.host_ip} by another program; "
-            f"{self.fix(env_file)}, or stop that program."
+            f"port {self.port} ({self.service}) is in use on {self.host_ip} by {self.by}; "
+            f"{self.fix(env_file)}, or {stop}."
         )
 
 
@@ -92,9 +100,12 @@ def _variables(raw: dict[str, Any]) -> dict[tuple[str, int], str]:
     return found
 
 
-def taken(compose: Compose, resolved: dict[str, Any], ours: set[int]) -> list[Published]:
+def taken(
+    compose: Compose, resolved: dict[str, Any], ours: set[int], timeout: float | None = None
+) -> list[Published]:
     """Published ports another program holds (``ours``: those the stack itself publishes),
-    each with the variable that sets it. Reads the compose files only, never the engine."""
+    each with the variable that sets it, and the container holding it when one of another
+    stack does (the engine asked only then, within ``timeout``)."""
     busy = [
         p for p in published(resolved) if p.port not in ours and not port_free(p.host_ip, p.port)
     ]
@@ -102,7 +113,31 @@ def taken(compose: Compose, resolved: dict[str, Any], ours: set[int]) -> list[Pu
         return []
     raw = compose.config().add_flag("--no-interpolate").add_option("--format", "json")
     variables = _variables(json.loads(runner.run(raw).stdout))
-    return [dataclasses.replace(p, variable=variables.get((p.service, p.index))) for p in busy]
+    return [
+        dataclasses.replace(
+            p,
+            variable=variables.get((p.service, p.index)),
+            holder=_holder(p.host_ip, p.port, timeout),
+        )
+        for p in busy
+    ]
+
+
+def _holder(host_ip: str, port: int, timeout: float | None) -> str | None:
+    """The container publishing host ``port``, in words (``container X of Compose project
+    Y``), when the engine answers and one does; None otherwise (another program)."""
+    if engine_probe.remote_engine():
+        return None  # its containers publish on another machine, not this one's ports
+    fmt = '{{.Names}}\t{{.Label "com.docker.compose.project"}}\t{{.Ports}}'
+    argv = ["docker", "ps", "--filter", f"publish={port}", "--format", fmt]
+    result = runner.run(argv, check=False, timeout=timeout or 20.0)
+    for line in result.stdout.splitlines() if result.ok else []:
+        name, project, published = [*line.split("\t"), "", ""][:3]
+        # the filter matches the port on any address: the clash needs ours or an any-address
+        wanted = {f"{a}:{port}->" for a in (host_ip, ANY_ADDRESS, "::", "[::]")}
+        if name and (host_ip == ANY_ADDRESS or any(w in published for w in wanted)):
+            return f"container {name}" + (f" of Compose project {project}" if project else "")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,4 +238,23 @@ def endpoint(
     return Endpoint(name, _host(url), port, target, others, note)
 
 
-__all__ = ["Endpoint", "Published", "endpoint", "port_free", "published", "taken"]
+def answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Something serves behind ``host:port``: it sends bytes back to an HTTP request (any
+    status, any protocol that answers), or keeps the connection open while it works on it
+    (a slow first page). A connection alone proves nothing: Docker's proxy accepts on a
+    published port whether or not anything listens in the container, then closes it at
+    once."""
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {shown}:{port}\r\n\r\n".encode())
+            try:
+                return bool(conn.recv(1))
+            except TimeoutError:
+                return True  # accepted and kept open: a server busy with the request
+    except OSError:
+        return False
+
+
+__all__ = ["Endpoint", "Published", "answers", "endpoint", "port_free", "published", "taken"]

@@ -4,6 +4,7 @@ ports checked before anything starts, the right service blamed, signals reaching
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -133,6 +134,34 @@ class Tiny:
         return out.stdout.split()
 
 
+@contextlib.contextmanager
+def tiny_project(base: Path, prefix: str) -> Iterator[Tiny]:
+    """A compose project of its own (``<prefix><hex>``) with dockwork's tasks and a
+    ``compose.yaml`` the test writes; taken down afterwards with its volumes and the images
+    Compose built for it (``--rmi local``: named after the project, none other)."""
+    needs_docker()
+    root = base / f"{prefix}{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "{prefix}"\nversion = "0"\n\n[tool.dockwork]\n'
+        'compose_files = ["compose.yaml"]\n'
+    )
+    (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
+    t = Tiny(root)
+    t.env["PYTHON_IMAGE"] = os.environ.get("PYTHON_IMAGE") or "python:3.12-slim"
+    try:
+        yield t
+    finally:
+        down = ["down", "--volumes", "--remove-orphans", "--rmi", "local", "-t", "0"]
+        subprocess.run(
+            ["docker", "compose", "-p", t.name, *down],
+            cwd=root,
+            env=t.env,
+            capture_output=True,
+            check=False,
+        )
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Tiny]:
     needs_docker()
@@ -187,6 +216,33 @@ def test_a_taken_port_fails_before_anything_starts(tiny: Tiny) -> None:
     assert f"port {port} (app) is in use on 127.0.0.1 by another program; set APP_PORT" in output
     assert "Nothing was started" in output
     assert "Traceback" not in output
+    assert tiny.containers() == []
+
+
+def test_a_port_another_stack_publishes_is_named_with_its_container(tiny: Tiny) -> None:
+    """Two checkouts on one machine: the port is held by the other's container, which the
+    message names (with its Compose project) rather than 'another program'."""
+    other = f"{tiny.name}-other"
+    run = ["docker", "run", "-d", "--name", f"{other}-db-1", "-p", "127.0.0.1:0:6379"]
+    labels = ["--label", f"com.docker.compose.project={other}"]
+    subprocess.run([*run, *labels, redis_image()], check=True, capture_output=True)
+    try:
+        published = subprocess.run(
+            ["docker", "port", f"{other}-db-1", "6379/tcp"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        port = published.split()[0].rpartition(":")[2]
+        result = tiny.inv("up", APP_PORT=port)
+    finally:
+        rm = ["docker", "rm", "-f", "-v", f"{other}-db-1"]
+        subprocess.run(rm, check=False, capture_output=True)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    held = f"by container {other}-db-1 of Compose project {other}; set APP_PORT"
+    assert f"port {port} (app) is in use on 127.0.0.1 {held}" in output, output
+    assert "or stop it." in output, output
     assert tiny.containers() == []
 
 

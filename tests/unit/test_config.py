@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockwork.config import Config, load_config
+from dockwork.config import Config, load_config, shared_name
 from dockwork.errors import ConfigError
 
 
@@ -290,3 +290,50 @@ def test_the_test_header_says_when_the_servers_start(
     assert choice(early, docker).endswith(", started before the tests (test_env)")
     constants = dataclasses.replace(config, test_env=(("APP_ENV", "test"),))
     assert choice(constants, docker).endswith(", started on first use"), "names no server"
+
+
+def test_a_generic_project_name_is_warned_with_a_name_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dockwork.doctor import WARN, Findings, check_config  # noqa: PLC0415
+
+    for name in ("DOCKWORK_PROJECT_NAME", "COMPOSE_PROJECT_NAME", "DOCKWORK_COMPOSE_FILES"):
+        monkeypatch.delenv(name, raising=False)  # doctor reads the environment
+
+    shop = tmp_path / "Flask-Shop"
+    files = ("deploy/docker/compose.yaml",)
+    (shop / "deploy" / "docker").mkdir(parents=True)
+    make_project(shop, 'compose_files = ["deploy/docker/compose.yaml"]', files)
+    config = load_config(shop, environ={})
+    assert config.project_name == "docker", "Compose's own rule: the file's directory"
+    assert shared_name(config, environ={}) == "flask-shop", "the nearest non-generic directory"
+    found = Findings(root=shop)
+    warned = [c for c in check_config(found) if c.name == "project name"]
+    assert [c.status for c in warned] == [WARN]
+    assert "name: flask-shop` at the top of deploy/docker/compose.yaml" in warned[0].fix
+
+    # compose files beside the Python project (both below the repository): the walk goes up
+    # to where they meet
+    (tmp_path / "repo" / "backend").mkdir(parents=True)
+    (tmp_path / "repo" / "docker").mkdir()
+    (tmp_path / "repo" / "docker" / "compose.yaml").write_text("services: {}\n")
+    beside = make_project(
+        tmp_path / "repo" / "backend", 'compose_files = ["../docker/compose.yaml"]', ()
+    )
+    assert shared_name(load_config(beside, environ={}), environ={}) == "repo"
+
+    # a name given, whatever it is, is left alone: the compose file's `name:`, the
+    # setting, the environment
+    assert shared_name(config, environ={"COMPOSE_PROJECT_NAME": "docker"}) is None
+    (shop / files[0]).write_text("name: shop\nservices: {}\n")
+    assert shared_name(load_config(shop, environ={}), environ={}) is None
+    assert [c for c in check_config(Findings(root=shop)) if c.name == "project name"] == []
+    (shop / files[0]).write_text("services: {}\n")
+    pyproject = shop / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'project_name = "docker"\n')
+    assert shared_name(load_config(shop, environ={}), environ={}) is None
+    (tmp_path / "docker").mkdir()  # its own directory generic too: nothing better to offer
+    make_project(tmp_path / "docker", 'compose_files = ["compose.yaml"]')
+    assert load_config(tmp_path / "docker", environ={}).project_name == "docker"
+    generic = load_config(tmp_path / "docker", environ={})
+    assert shared_name(generic, environ={}) == "<a-name-of-its-own>"
