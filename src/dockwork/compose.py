@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -27,6 +29,10 @@ CREATE_FAILED = re.compile(r"Container (\S+)\s+Error", re.MULTILINE)
 EXITED = re.compile(r"^container (\S+) exited \((-?\d+)\)\s*$", re.MULTILINE)
 #: how a container stands once `up` has returned: see :meth:`ServiceState.verdict`
 Verdict = Literal["ok", "pending", "failed", "waiting"]
+#: how long a service without a healthcheck must stay up after it started before `inv up`
+#: takes it to be up: an app that fails at import (a missing setting, a bad module path)
+#: exits within this on any machine
+STEADY = 3.0
 
 
 class Command(list[str]):
@@ -149,6 +155,17 @@ def has_healthcheck(service: Mapping[str, Any]) -> bool:
     return bool(test) and not check.get("disable") and test not in (["NONE"], "NONE")
 
 
+def awaited(services: Mapping[str, Any]) -> frozenset[str]:
+    """The services another one depends on with ``service_completed_successfully``: they
+    run to completion before it starts (a migrator, a prestart)."""
+    return frozenset(
+        dependency
+        for service in services.values()
+        for dependency, spec in (service.get("depends_on") or {}).items()
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+    )
+
+
 def one_shots(resolved: Mapping[str, Any]) -> frozenset[str]:
     """Services that run to completion rather than keep running, from a resolved ``compose
     config``: those another service depends on with ``service_completed_successfully``
@@ -157,12 +174,7 @@ def one_shots(resolved: Mapping[str, Any]) -> frozenset[str]:
     with neither a healthcheck nor a restart policy is taken to be long-running: that is
     Compose's default for servers too (a mail catcher, a dev server)."""
     services: Mapping[str, Any] = resolved.get("services") or {}
-    found = {
-        dependency
-        for service in services.values()
-        for dependency, spec in (service.get("depends_on") or {}).items()
-        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
-    }
+    found = set(awaited(services))
     for name, service in services.items():
         has_check = has_healthcheck(service)
         deploy_policy = ((service.get("deploy") or {}).get("restart_policy") or {}).get("condition")
@@ -202,6 +214,87 @@ def _env_entries(env: Mapping[str, str | None] | None) -> list[str]:
 def _resolved(argv: tuple[str, ...]) -> dict[str, Any]:
     data = json.loads(runner.run(argv).stdout)
     return data if isinstance(data, dict) else {}
+
+
+def _timestamp(text: str) -> float | None:
+    """The engine's RFC 3339 time (``2026-11-30T22:10:01.123456789Z``, or with an offset
+    such as ``+01:00``) as a Unix time; None when it is not one."""
+    pattern = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)"
+    match = re.fullmatch(pattern, text.strip())
+    if match is None:
+        return None
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    try:
+        when = datetime.fromisoformat(f"{match[1]}{zone}")
+        return when.timestamp() + float(f"0.{match[2] or 0}")
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Life:
+    """A container's restarts, status, exit code and last start (``docker inspect``)."""
+
+    restarts: int
+    status: str
+    exit_code: int
+    started: float | None
+
+
+_LIFE_FORMAT = (
+    "{{.Name}} {{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}}"
+)
+
+
+def _lifecycles(names: Sequence[str]) -> dict[str, _Life | None]:
+    """Each container's :class:`_Life` (None: gone), in one ``docker inspect`` when all are
+    there, else one per container."""
+
+    def parse(output: str) -> dict[str, _Life]:
+        found = {}
+        for line in output.splitlines():
+            parts = line.split()
+            if len(parts) == len(_LIFE_FORMAT.split()) and parts[1].isdigit():
+                code = int(parts[3]) if parts[3].lstrip("-").isdigit() else 0
+                life = _Life(int(parts[1]), parts[2], code, _timestamp(parts[4]))
+                found[parts[0].lstrip("/")] = life
+        return found
+
+    result = runner.run(["docker", "inspect", "--format", _LIFE_FORMAT, *names], check=False)
+    found = parse(result.stdout) if result.ok else {}
+    if len(found) < len(names):
+        for name in names:
+            if name not in found:
+                one = runner.run(["docker", "inspect", "--format", _LIFE_FORMAT, name], check=False)
+                found |= parse(one.stdout) if one.ok else {}
+    return {name: found.get(name) for name in names}
+
+
+def last_probes(names: Sequence[str], *, lines: int = 10) -> dict[str, str]:
+    """What each container's healthcheck last answered, in words (``exit 1: …`` with the
+    probe's last output lines), for the containers that have probed; one ``docker
+    inspect``. A healthcheck that cannot run (a ``curl`` the image lacks) says so only here:
+    the service's own logs look healthy."""
+    if not names:
+        return {}
+    fmt = "{{.Name}}\t{{json .State.Health}}"
+    result = runner.run(["docker", "inspect", "--format", fmt, *names], check=False)
+    found = {}
+    for line in result.stdout.splitlines():  # containers gone by now are just not there
+        name, _, health = line.partition("\t")
+        with contextlib.suppress(ValueError, TypeError, IndexError, KeyError, AttributeError):
+            last = (json.loads(health) or {})["Log"][-1]
+            output = str(last.get("Output") or "").strip().splitlines()[-lines:]
+            said = "\n".join(output) or "(no output)"
+            found[name.lstrip("/")] = f"exit {last.get('ExitCode')}: {said}"
+    return found
+
+
+def _engine_time() -> float:
+    """The engine's clock (a remote engine's may differ from this machine's); this
+    machine's when the engine does not say."""
+    result = runner.run(["docker", "info", "--format", "{{.SystemTime}}"], check=False)
+    return (_timestamp(result.stdout) if result.ok else None) or time.time()
 
 
 def host_ids() -> str | None:
@@ -349,6 +442,71 @@ class Compose:
         process: a task reads it several times, and the files do not change under it."""
         return _resolved(tuple(self.config().add_option("--format", "json")))
 
+    def service(self, name: str) -> dict[str, Any] | None:
+        """Service ``name`` as :meth:`resolved` gives it; None when the files have none."""
+        found = (self.resolved().get("services") or {}).get(name)
+        return found if isinstance(found, dict) else None
+
+    def image_name(self, service: str, spec: Mapping[str, Any] | None = None) -> str:
+        """The image ``service`` runs: the one it names, else the one Compose builds for it,
+        ``<project>-<service>`` (``_`` under ``COMPOSE_COMPATIBILITY``, as Compose reads it
+        from the environment or the env file). ``spec``: the service as the caller resolved
+        it (else :meth:`resolved`'s)."""
+        if spec is None:
+            spec = self.service(service) or {}
+        if spec.get("image"):
+            return str(spec["image"])
+        return f"{self.project_name}{'_' if self._compatibility() else '-'}{service}"
+
+    def _compatibility(self) -> bool:
+        value = os.environ.get("COMPOSE_COMPATIBILITY")
+        if value is None:
+            base = Path(self.project_directory or Path(self.files[0]).parent)
+            env = Path(self.env_file) if self.env_file else base / ".env"
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                for line in env.read_text().splitlines():
+                    name, sep, raw = line.partition("=")
+                    name = name.strip().removeprefix("export ").strip()
+                    if sep and name == "COMPOSE_COMPATIBILITY":
+                        value = raw.strip().strip("'\"")
+        # Go's strconv.ParseBool, as Compose reads it
+        return (value or "").strip() in {"1", "t", "T", "TRUE", "true", "True"}
+
+    def unbuilt(self) -> list[str]:
+        """The services Compose would build as ``up`` starts: those built from a Dockerfile
+        whose image is not on the engine yet, and those whose ``pull_policy`` is ``build``
+        (built at every ``up``). One ``docker image inspect`` of the images when all are
+        there (the services of a project often share one), one per image otherwise.
+        A service that also names an ``image`` is one Compose pulls first, and builds only
+        when the pull fails: see :meth:`pulls_first`."""
+        services = self.resolved().get("services") or {}
+        built = {name: s for name, s in services.items() if s.get("build")}
+        always = sorted(n for n, s in built.items() if s.get("pull_policy") == "build")
+        images = {name: self.image_name(name) for name in built if name not in always}
+        if not images:
+            return always
+
+        def present(*names: str) -> bool:
+            argv = ["docker", "image", "inspect", "--format", "{{.Id}}", *names]
+            return runner.run(argv, check=False).ok
+
+        if present(*sorted(set(images.values()))):
+            return always
+        found = {image: present(image) for image in set(images.values())}
+        return sorted([*always, *(name for name, image in images.items() if not found[image])])
+
+    def pulls_first(self, service: str) -> bool:
+        """Compose pulls this service's image before building it (it names an image, and its
+        ``pull_policy`` is neither ``build`` nor ``never``): a published image is used when
+        there is one."""
+        spec = self.service(service) or {}
+        return bool(spec.get("image")) and spec.get("pull_policy") not in {"build", "never"}
+
+    def pull(self, services: Sequence[str]) -> Command:
+        """``pull --ignore-pull-failures services``: what ``up`` does first for an image it
+        may also build."""
+        return self.command("pull", "--ignore-pull-failures").add_args(services)
+
     def failing(self, output: str = "") -> list[str]:
         """Services whose container failed: exited non-zero, dead, unhealthy, never started
         because its own start failed (an address, a port), or not even created (Compose
@@ -404,6 +562,53 @@ class Compose:
                 on_wait(pending)
                 told = True
             time.sleep(poll)
+
+    def unsteady(
+        self, states: Iterable[ServiceState], one_shot: Collection[str], within: float = STEADY
+    ) -> list[str]:
+        """Services without a healthcheck that did not stay up through their first
+        ``within`` seconds. Compose (and :meth:`settle`) take such a service to be up the
+        moment it runs, so an app crashing at its start would pass. One restart is allowed
+        (a server whose dependency was not ready yet): it is then watched through ``within``
+        seconds from its new start; a second restart, a container stuck restarting, or one
+        that exited non-zero, fails. Waits only for what remains of those seconds since each
+        container started, by the engine's clock; nothing when there is no such service."""
+        watched = {
+            s.name: s.service
+            for s in states
+            if s.state == "running" and not s.health and s.service not in one_shot
+        }
+        if not watched:
+            return []
+        baseline = _lifecycles(list(watched))
+        restarted: set[str] = set()
+        bad: set[str] = set()
+        while baseline:
+            now = _engine_time()
+            waits = [
+                within
+                if life is None or life.status != "running" or life.started is None
+                # a negative age (the engine's clock read before the start) waits in full
+                else within - max(0.0, now - life.started)
+                for life in baseline.values()
+            ]
+            time.sleep(min(within, max(0.0, *waits)))
+            current = _lifecycles(list(baseline))
+            again: dict[str, _Life | None] = {}
+            for name, before in baseline.items():
+                life = current.get(name)
+                if life is None or before is None:
+                    bad.add(name)  # removed meanwhile: not up
+                elif life.status in {"exited", "dead"} and life.exit_code != 0:
+                    bad.add(name)
+                elif life.restarts > before.restarts or life.status == "restarting":
+                    if name in restarted:
+                        bad.add(name)
+                    else:
+                        restarted.add(name)
+                        again[name] = life
+            baseline = again
+        return sorted({watched[name] for name in bad})
 
     def require_services(self, names: Iterable[str]) -> None:
         """A clear error when a name is not a service of this project."""

@@ -5,19 +5,16 @@ printed for the app is the app's own published port, never another's."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import textwrap
 import time
 import urllib.request
-import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import needs_docker
-from tests.integration.test_stack_tasks import Tiny
+from tests.integration.test_stack_tasks import Tiny, tiny_project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,24 +88,8 @@ services:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Tiny]:
-    needs_docker()
-    root = tmp_path / f"honest{uuid.uuid4().hex[:8]}"
-    root.mkdir()
-    (root / "pyproject.toml").write_text(
-        '[project]\nname = "honest"\nversion = "0"\n\n[tool.dockwork]\n'
-        'compose_files = ["compose.yaml"]\n'
-    )
-    (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
-    t = Tiny(root)
-    t.env["PYTHON_IMAGE"] = os.environ.get("PYTHON_IMAGE") or "python:3.12-slim"
-    yield t
-    subprocess.run(
-        ["docker", "compose", "-p", t.name, "down", "--volumes", "--remove-orphans", "-t", "0"],
-        cwd=root,
-        env=t.env,
-        capture_output=True,
-        check=False,
-    )
+    with tiny_project(tmp_path, "honest") as t:
+        yield t
 
 
 def _state(t: Tiny, service: str) -> str:
@@ -244,3 +225,178 @@ def test_up_migrates_when_no_service_of_the_stack_does(project: Tiny) -> None:
     pyproject.write_text(settings + 'migrate_command = ["sh", "-c", "exit 3"]\n')
     failed = project.inv("up")
     assert failed.returncode == 3, failed.stdout + failed.stderr
+
+
+#: an app built from a Dockerfile whose build fails, beside a service that needs no build
+UNBUILDABLE = """
+services:
+  cache:
+    image: ${REDIS_IMAGE:-redis:7}
+  app:
+    build:
+      context: .
+      args:
+        PYTHON_IMAGE: ${PYTHON_IMAGE:-python:3.12-slim}
+    command: ["python3", "-m", "http.server", "8000"]
+    depends_on: [cache]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+"""
+
+
+def test_a_failed_build_is_said_as_such_and_nothing_starts(project: Tiny) -> None:
+    (project.root / "compose.yaml").write_text(UNBUILDABLE)
+    (project.root / "Dockerfile").write_text(
+        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo the build breaks here && exit 3\n"
+    )
+    pyproject = project.root / "pyproject.toml"
+    settings = pyproject.read_text()
+    cases = {
+        "up, which builds what it does not find": (["up"], settings),
+        "dev, which builds first": (["dev", "--no-follow"], settings),
+        # the app's service migrates before the stack starts: `compose run` builds it
+        "up, migrating first": (
+            ["up"],
+            settings + 'migrate_service = "app"\nmigrate_command = ["true"]\n',
+        ),
+    }
+    for case, (task, toml) in cases.items():
+        pyproject.write_text(toml)
+        result = project.inv(*task)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, f"{case}: {output}"
+        assert "the build breaks here" in output, f"{case}: the build's own output is shown"
+        lines = [ln for ln in result.stderr.splitlines() if ln.startswith("dockwork: ")]
+        assert lines, f"{case}: {output}"
+        assert lines[-1].startswith("dockwork: building the image"), f"{case}: {output}"
+        assert "did not become healthy" not in output, case
+        assert "migrations failed" not in output, case
+        assert "Traceback" not in output, case
+        assert project.containers() == [], f"{case}: nothing was started, not even the cache"
+
+    # built, but never healthy: that is not a build failure
+    (project.root / "Dockerfile").write_text("ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\n")
+    compose = (project.root / "compose.yaml").read_text()
+    (project.root / "compose.yaml").write_text(
+        compose.replace('test: ["CMD", "true"]', 'test: ["CMD", "false"]\n      retries: 1')
+    )
+    pyproject.write_text(settings)
+    unhealthy = project.inv("up")
+    assert unhealthy.returncode != 0, unhealthy.stdout + unhealthy.stderr
+    assert "did not become healthy" in unhealthy.stderr, unhealthy.stderr
+    assert "building the image" not in unhealthy.stderr, unhealthy.stderr
+
+
+#: an app without a healthcheck that fails at its start (as one missing a setting does),
+#: after the service it depends on is healthy; APP_MODE=serve serves HTTP on 8000 instead,
+#: APP_MODE=silent runs without listening, APP_MODE=late dies after 12 s without listening
+CRASHING = """
+services:
+  cache:
+    image: ${REDIS_IMAGE:-redis:7}
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+      interval: 1s
+      retries: 60
+  app:
+    image: ${PYTHON_IMAGE:-python:3.12-slim}
+    command:
+      - python3
+      - -c
+      - |
+        import http.server, os, sys, time
+        time.sleep(0.2)
+        mode = os.environ["APP_MODE"]
+        if mode == "crash":
+            sys.exit("RuntimeError: SECRET_KEY is not set")
+        if mode == "serve":
+            http.server.test(http.server.SimpleHTTPRequestHandler, port=8000, bind="0.0.0.0")
+        time.sleep(12 if mode == "late" else 600)
+        sys.exit("gave up at " + mode)
+    environment:
+      APP_MODE: ${APP_MODE:-crash}
+    ports: ["127.0.0.1:0:8000"]
+    depends_on:
+      cache: {condition: service_healthy}
+    restart: unless-stopped
+"""
+
+
+def test_an_app_without_healthcheck_that_crashes_at_start_fails_up(project: Tiny) -> None:
+    (project.root / "compose.yaml").write_text(CRASHING)
+    crashing = project.inv("up")
+    output = crashing.stdout + crashing.stderr
+    assert crashing.returncode == 1, output
+    assert "the stack did not stay up: app stopped or restarted" in crashing.stderr, output
+    assert "SECRET_KEY is not set" in output, "its last log lines are shown"
+    assert "app →" not in output, "no URL for an app that is not up"
+    assert "Traceback" not in output
+
+    steady = project.inv("up", APP_MODE="serve")
+    assert steady.returncode == 0, steady.stdout + steady.stderr
+    assert "app → http://127.0.0.1:" in steady.stdout, steady.stdout
+
+
+@pytest.mark.parametrize(
+    ("mode", "timeout", "said"),
+    [
+        ("silent", "15", "app did not answer on 127.0.0.1:"),
+        # dies long after its first 3 s, well before the deadline, on any machine
+        ("late", "60", "the stack did not stay up: app stopped before it answered on port 8000"),
+    ],
+)
+def test_an_app_without_healthcheck_that_never_serves_fails_up(
+    project: Tiny, mode: str, timeout: str, said: str
+) -> None:
+    """Running past its first seconds is not serving: the URL `up` prints must answer
+    (Docker's proxy accepts on the published port even when nothing listens)."""
+    # no restart policy: a long-running service (restart "no" would make it a one-shot)
+    (project.root / "compose.yaml").write_text(
+        CRASHING.replace("    restart: unless-stopped\n", "")
+    )
+    result = project.inv("up", APP_MODE=mode, DOCKWORK_WAIT_TIMEOUT=timeout)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert said in result.stderr, output
+    assert "waiting for app to answer on port 8000" in output, output
+    assert "app →" not in output, "no URL for an app that does not answer"
+    assert "Traceback" not in output
+
+
+#: an app whose healthcheck probes with a program its image lacks (the service's own logs
+#: look fine), and a cache whose probe answers with the reason it fails
+PROBES_FAIL = """
+services:
+  app:
+    image: ${REDIS_IMAGE:-redis:7}
+    healthcheck:
+      test: ["CMD", "no-such-probe-here", "-f", "http://127.0.0.1:6379/"]
+      interval: 1s
+      retries: 1
+  cache:
+    image: ${REDIS_IMAGE:-redis:7}
+    healthcheck:
+      test: ["CMD-SHELL", "echo replica not in sync yet >&2; exit 3"]
+      interval: 1s
+      retries: 1
+"""
+
+
+def test_an_unhealthy_service_is_shown_with_what_its_healthcheck_answered(
+    project: Tiny,
+) -> None:
+    (project.root / "compose.yaml").write_text(PROBES_FAIL)
+    unhealthy = project.inv("up")
+    output = unhealthy.stdout + unhealthy.stderr
+    assert unhealthy.returncode != 0, output
+    assert "did not become healthy" in unhealthy.stderr, output
+    assert "Traceback" not in output
+    probes = dict(re.findall(r"--- the last healthcheck of (\w+) ---\n(.*)", unhealthy.stderr))
+    # which of the two fails first is the engine's doing: Compose stops waiting at the first
+    assert probes, output
+    if "app" in probes:
+        assert "no-such-probe-here" in probes["app"], output
+    if "cache" in probes:
+        assert probes["cache"] == "exit 3: replica not in sync yet", output
+    assert "what the healthcheck answered" in unhealthy.stderr, output

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dockwork.compose import Command, Compose, parse_ps
+import pytest
+
+from dockwork.compose import Command, Compose, ServiceState, parse_ps
 from dockwork.config import load_config
+from dockwork.runner import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ["docker", "compose", "-p", "demo", "-f", "compose.yaml", "-f", "compose.override.yaml"]
@@ -179,3 +182,65 @@ def test_compose_files_above_the_project_keep_their_own_directory(tmp_path: Path
     assert at_root.project_directory is None  # Compose takes the first file's directory
     elsewhere = Compose.from_config(config, cwd=tmp_path)
     assert elsewhere.project_directory == str(tmp_path.resolve())
+
+
+def test_engine_timestamps_are_read_to_the_fraction() -> None:
+    from dockwork.compose import _timestamp  # noqa: PLC0415 - a private helper, pinned here
+
+    assert _timestamp("1970-01-01T00:00:10.5Z") == 10.5
+    assert _timestamp("2026-11-30T22:10:01.123456789Z") == pytest.approx(1796076601.123456789)
+    assert _timestamp("2026-11-30T22:10:01Z") == 1796076601
+    assert _timestamp("0001-01-01T00:00:00Z") is not None  # a container never started
+    assert _timestamp("garbage") is None
+
+
+def _running(service: str, health: str = "") -> ServiceState:
+    return ServiceState(service, f"p-{service}-1", "running", health, 0)
+
+
+@pytest.mark.parametrize(
+    ("lives", "expected"),
+    [
+        (["0 running 0", "0 running 0"], []),
+        (["0 running 0", "0 exited 0"], []),  # finished its work: fine, as settle says
+        (["0 running 0", "0 exited 1"], ["app"]),
+        (["0 running 0", "0 restarting 1", "0 restarting 1"], ["app"]),  # stuck
+        (["0 running 0", "1 running 0", "1 running 0"], []),  # one restart, then up
+        (["0 running 0", "1 running 0", "2 running 0"], ["app"]),  # a second one
+        (["3 running 0", "0 running 0"], []),  # restarted by hand meanwhile: not a crash
+    ],
+    ids=["up", "exit-0", "exit-1", "stuck", "one-restart", "two-restarts", "count-reset"],
+)
+def test_a_service_without_healthcheck_must_stay_up(
+    monkeypatch: pytest.MonkeyPatch, lives: list[str], expected: list[str]
+) -> None:
+    from dockwork import compose as module  # noqa: PLC0415
+
+    answers = iter(lives)
+    calls: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: object) -> Result:  # noqa: ARG001 - runner.run's
+        calls.append(argv)
+        if argv[1] == "info":
+            return Result(tuple(argv), 0, "2026-11-30T22:10:02.5Z\n")
+        return Result(tuple(argv), 0, f"/p-app-1 {next(answers)} 2026-11-30T22:10:01Z\n")
+
+    slept: list[float] = []
+    monkeypatch.setattr(module.runner, "run", run)
+    monkeypatch.setattr(module.time, "sleep", slept.append)
+    states = [_running("app"), _running("db", "healthy"), _running("migrate")]
+    compose = Compose("p", ("compose.yaml",))
+    assert compose.unsteady(states, one_shot={"migrate"}) == expected
+    assert slept[0] == pytest.approx(1.5), "only what remains of 3 s since it started"
+    assert all("p-db-1" not in c and "p-migrate-1" not in c for c in calls)
+
+
+def test_a_stack_whose_services_all_have_healthchecks_costs_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dockwork import compose as module  # noqa: PLC0415
+
+    monkeypatch.setattr(module.runner, "run", lambda *a, **k: pytest.fail("no command"))
+    monkeypatch.setattr(module.time, "sleep", lambda s: pytest.fail("no wait"))
+    states = [_running("app", "healthy"), _running("db", "healthy")]
+    assert Compose("p", ("compose.yaml",)).unsteady(states, one_shot=()) == []

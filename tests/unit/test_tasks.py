@@ -11,6 +11,7 @@ from invoke.context import MockContext
 from invoke.exceptions import Exit
 from invoke.runners import Result
 
+from dockwork import runner
 from dockwork.compose import Compose, ServiceState, host_ids
 from dockwork.tasks import namespace, quality, stack, web
 from dockwork.tasks._base import remainder_args
@@ -160,6 +161,43 @@ def test_a_failing_migration_stops_up_before_the_stack_starts(
     assert excinfo.value.code == 3
     assert "not started" in str(excinfo.value.message)
     assert ran(c) == [MIGRATE_IN_APP]
+
+
+def test_up_builds_a_missing_image_first_and_a_failed_build_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COMPOSE_COMPATIBILITY", raising=False)
+    resolved = {"services": {"app": {"build": "."}, "worker": {"build": "."}, "db": {}}}
+    monkeypatch.setattr(Compose, "resolved", lambda self: resolved)
+    asked: list[list[str]] = []
+
+    def inspect(argv: list[str], **kwargs: Any) -> runner.Result:  # noqa: ARG001 - run()'s
+        asked.append(argv)
+        return runner.Result(argv, 1 if "demo-worker" in argv else 0, "", "")
+
+    monkeypatch.setattr(runner, "run", inspect)
+    c = MockContext(run={f"{BASE} build worker": Result(exited=2)}, repeat=True)
+    with pytest.raises(Exit) as excinfo:
+        stack.up(c)
+    assert asked[0][-2:] == ["demo-app", "demo-worker"], "both images asked in one call first"
+    assert excinfo.value.code == 2
+    assert "building the image of worker failed (exit 2)" in str(excinfo.value.message)
+    assert ran(c) == [f"{BASE} build worker"], "only the missing one is built; nothing started"
+
+
+def test_up_build_builds_first_and_a_failed_build_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Compose, "resolved", lambda self: {"services": {"app": {"build": "."}}})
+    built = mock(f"{BASE} build", UP)
+    stack.up(built, build=True)
+    assert ran(built) == [f"{BASE} build", UP]
+    c = MockContext(run={f"{BASE} build": Result(exited=17)}, repeat=True)
+    with pytest.raises(Exit) as excinfo:
+        stack.up(c, build=True)
+    assert excinfo.value.code == 17
+    assert "building the images failed (exit 17)" in str(excinfo.value.message)
+    assert ran(c) == [f"{BASE} build"], "nothing started"
 
 
 def test_dev_follow_stops_on_ctrl_c_and_says_the_stack_runs(

@@ -150,6 +150,22 @@ def run(
     return result
 
 
+def build_images(
+    c: Context, compose: Compose, services: Sequence[str] = (), *, pty: bool | None = None
+) -> None:
+    """``docker compose build [services]``, alone: a failed build ends with one line saying
+    so (after Compose's own output), before anything is started."""
+    result = run(c, compose.build(services), warn=True, pty=pty)
+    if not result.ok:
+        which = f"the image{'s' if len(services) > 1 else ''} of {', '.join(services)}"
+        raise DockworkError(
+            f"building {which if services else 'the images'} failed (exit {result.exited}); "
+            "the build's output is above. No container was started: fix the Dockerfile or "
+            "what it copies and run the task again.",
+            exit_code=result.exited or 1,
+        )
+
+
 def _hint(output: str) -> str | None:
     """One line on how to fix a failure dockwork recognises in a command's output."""
     if "required variable" not in output:

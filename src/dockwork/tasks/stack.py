@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NoReturn
 
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from dockwork import envfile, ports
-from dockwork.compose import completed_only, has_healthcheck
+from dockwork import engine_probe, envfile, ports
+from dockwork.compose import STEADY, completed_only, has_healthcheck, last_probes
 from dockwork.errors import DockworkError, UsageError
-from dockwork.tasks._base import clean_errors, project, run, say, split_names
+from dockwork.tasks._base import build_images, clean_errors, project, run, say, split_names
 from dockwork.tasks._signals import Interrupted
 
 if TYPE_CHECKING:
@@ -41,13 +42,19 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[Se
     """Bring the stack up and wait for health, then for its one-shot services to finish; on
     failure show what failed and its logs. Returns the containers as they stand."""
     _check_ports(config, compose)
+    # built first, alone (what `up` would build as it starts): a failed build is said as
+    # such, and nothing is started; `up` itself then builds nothing
+    missing = [] if build else compose.unbuilt()
+    published = [name for name in missing if compose.pulls_first(name)]
+    if published:  # as `up` does: an image that can be pulled is, else it is built
+        run(c, compose.pull(published), warn=True, pty=False)
+        missing = compose.unbuilt()
+    if build or missing:
+        build_images(c, compose, missing)
     one_shot = compose.one_shots()
     if _migrated_by_nothing(config, compose, one_shot):
-        if build:  # the migrations run in the image the stack will run
-            run(c, compose.build())
-            build = False
         _migrate_first(c, config, compose)
-    result = run(c, compose.up(wait_timeout=config.wait_timeout, build=build), warn=True, pty=False)
+    result = run(c, compose.up(wait_timeout=config.wait_timeout), warn=True, pty=False)
     output = f"{result.stdout}\n{result.stderr}"
     if not result.ok and not completed_only(output):
         _fail(
@@ -95,7 +102,98 @@ def _up(c: Context, config: Config, compose: Compose, *, build: bool) -> list[Se
                 else ""
             ),
         )
+    unsteady = compose.unsteady(settled.states, one_shot)
+    if unsteady:
+        _fail(
+            c,
+            config,
+            compose,
+            unsteady,
+            (),  # its state now (running again, between restarts) would say nothing
+            headline=(
+                f"the stack did not stay up: {', '.join(unsteady)} stopped or restarted within "
+                f"{STEADY:g} s of starting"
+            ),
+            one_shot=one_shot,
+            hint=(
+                " Without a healthcheck a service counts as up once it runs; one (an HTTP"
+                " check of the app) lets Compose and dockwork wait until it serves."
+            ),
+        )
+    _wait_answering(c, config, compose, settled.states, one_shot)
     return list(settled.states)
+
+
+#: seconds between two asks of an app without a healthcheck, and between two looks at its
+#: container meanwhile (a `compose ps`)
+ANSWER_POLL, STATE_POLL = 0.25, 2.0
+
+
+def _wait_answering(
+    c: Context,
+    config: Config,
+    compose: Compose,
+    states: Iterable[ServiceState],
+    one_shot: Collection[str],
+) -> None:
+    """An app without a healthcheck is up once its published port answers, as the URL
+    `up` prints promises (one that dies later, or never listens, had its URL printed):
+    waited for up to ``wait_timeout``, its container watched meanwhile. An app with a
+    healthcheck, or publishing no port, is Compose's to wait for."""
+    service = compose.service(config.app_service)
+    if service is None or has_healthcheck(service):
+        return
+    found = ports.endpoint(config.app_service, compose.resolved(), states)
+    if isinstance(found, str):
+        return
+    remote = engine_probe.remote_engine()
+    if remote:  # its published ports are on that machine, maybe on its loopback only
+        say(f"the engine is on {remote}: not asking whether {config.app_service} answers there")
+        return
+    deadline = time.monotonic() + config.wait_timeout
+    looked = time.monotonic()
+    said = False
+    while not ports.answers(found.host, found.port):
+        now = time.monotonic()
+        if now >= deadline:
+            _fail(
+                c,
+                config,
+                compose,
+                [config.app_service],
+                (),
+                headline=(
+                    f"{config.app_service} did not answer on {found.host}:{found.port} (its "
+                    f"port {found.target}) within {config.wait_timeout} s"
+                ),
+                one_shot=one_shot,
+                hint=(
+                    " It runs but nothing serves there: a server listening on 127.0.0.1 in "
+                    "its container (listen on 0.0.0.0), or another port than the one published."
+                ),
+            )
+        if not said:
+            say(f"waiting for {config.app_service} to answer on port {found.target}")
+            said = True
+        if now - looked >= STATE_POLL:
+            looked = now
+            mine = [s for s in compose.states() if s.service == config.app_service]
+            # restarting: its restart policy's doing (the steady check allowed one); the
+            # deadline ends a loop of them
+            if not any(s.state in {"running", "restarting"} for s in mine):
+                _fail(
+                    c,
+                    config,
+                    compose,
+                    [config.app_service],
+                    mine,
+                    headline=(
+                        f"the stack did not stay up: {config.app_service} stopped before it "
+                        f"answered on port {found.target}"
+                    ),
+                    one_shot=one_shot,
+                )
+        time.sleep(ANSWER_POLL)
 
 
 def _migrated_by_nothing(config: Config, compose: Compose, one_shot: Collection[str]) -> bool:
@@ -105,7 +203,7 @@ def _migrated_by_nothing(config: Config, compose: Compose, one_shot: Collection[
     service that may be one (no healthcheck, no such restart policy: it may be migrating as
     the stack starts), runs them itself; a migrate service the compose files do not start
     (absent, or behind a profile) is left to `inv migrate`."""
-    service = (compose.resolved().get("services") or {}).get(config.migrate_service)
+    service = compose.service(config.migrate_service)
     if service is None or config.migrate_service in one_shot or not config.migrate_command:
         return False
     kept = str(service.get("restart") or "") in {"always", "unless-stopped"}
@@ -123,7 +221,8 @@ def _migrate_first(c: Context, config: Config, compose: Compose) -> None:
         raise DockworkError(
             f"the migrations failed (exit {result.exited}); their output is above. The stack "
             f"was not started (what {name} depends on may be running). Fix the cause and run "
-            "`inv up` again; `inv migrate` runs the migrations alone.",
+            "`inv up` again (`inv up --build` when the fix is in code the image is built "
+            "from); `inv migrate` runs the migrations alone.",
             exit_code=result.exited or 1,
         )
 
@@ -151,9 +250,16 @@ def _fail(
 ) -> NoReturn:
     """Show the last log lines of each failing service, then fail naming each with its
     state (a one-shot's exit code) and, unless given, exit with a failed container's code."""
+    states = list(states)
     for name in failing:
         print(f"\n--- last {config.log_tail} log lines of {name} ---", file=sys.stderr)
         run(c, compose.logs([name], tail=config.log_tail), warn=True, pty=False)
+    unhealthy = [s for s in states if s.service in failing and s.health == "unhealthy"]
+    probes = last_probes([s.name for s in unhealthy])
+    for s in unhealthy:
+        if s.name in probes:
+            print(f"\n--- the last healthcheck of {s.service} ---", file=sys.stderr)
+            print(probes[s.name], file=sys.stderr)
     seen: dict[str, str] = {}
     codes = []
     for s in states:
@@ -163,9 +269,12 @@ def _fail(
             if s.state == "exited" and s.exit_code:
                 codes.append(s.exit_code)
     details = f" {'; '.join(seen.values())}." if seen else ""
+    above = "Their last log lines are above" + (
+        " (and what the healthcheck answered)" if probes else ""
+    )
     raise DockworkError(
         f"{headline}; failing: {', '.join(failing) or 'see the output above'}.{details}{hint} "
-        "Their last log lines are above; fix the cause and run `inv up` again (`inv up --build` "
+        f"{above}; fix the cause and run `inv up` again (`inv up --build` "
         "when the fix is in code an image is built from; `inv ps` shows the state of every "
         "service).",
         exit_code=exit_code or next(iter(codes), 1),
@@ -198,9 +307,7 @@ def _print_endpoints(config: Config, compose: Compose, states: list[ServiceState
 def dev(c: Context, follow: bool = True, build: bool = True) -> None:
     """Build, start the stack healthy and migrated, then follow its logs (Ctrl-C detaches)."""
     config, compose = project()
-    if build:
-        run(c, compose.build())
-    states = _up(c, config, compose, build=False)
+    states = _up(c, config, compose, build=build)
     _print_endpoints(config, compose, states)
     if not follow:
         return
@@ -255,7 +362,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False) -> None:
 def build(c: Context, service: str = "") -> None:
     """Build the stack's images."""
     _, compose = project()
-    run(c, compose.build(split_names(service)))
+    build_images(c, compose, split_names(service))
 
 
 @task(
