@@ -61,6 +61,7 @@ def test_inv_test_runs_in_the_container_and_leaves_dev_data_alone(module_stack: 
         "test", "--", "tests/integration/test_users.py", "-k", "duplicate or unknown"
     )
     assert re.search(r"2 passed", passed.stdout), passed.stdout
+    assert "pytest runs in the 'app' container" in passed.stdout + passed.stderr
 
     failing = stack.root / "tests" / "integration" / "test_failing_probe.py"
     failing.write_text("def test_fails() -> None:\n    assert 1 == 2\n")

@@ -1,16 +1,20 @@
 """The quality loop: format, lint, typecheck, test; and `inv ci`.
 
-Each tool runs where it is: in the app's (dev) image when the image has it, as the host
-uid/gid so files the tools rewrite stay yours; otherwise on the host through uv. The task
-says which. ``--local`` always runs on the host. What an image carries is asked once per
+Each tool runs where it is: in the app's (dev) container when the image has it (pytest:
+and dockwork) and the service mounts what it works on from here, as the host uid/gid so
+files the tools rewrite stay yours; otherwise on the host through uv. The task says which
+and why. ``--local`` always runs on the host. What an image carries is asked once per
 image id (a cache under ``~/.cache/dockwork``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import posixpath
 import shlex
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from invoke.tasks import task
@@ -20,6 +24,7 @@ from dockwork.compose import host_ids
 from dockwork.config import cache_dir
 from dockwork.errors import DockworkError, UsageError
 from dockwork.tasks._base import (
+    build_images,
     clean_errors,
     project,
     remainder_args,
@@ -42,41 +47,91 @@ LOCAL_HELP = "run on the host through uv instead of in the dev container"
 
 
 TOOLS = ("ruff", "mypy", "pytest")
+#: asked of the image beside the tools: dockwork importable (its pytest plugin gives the
+#: tests databases of their own; without it they would read the stack's settings)
+PLUGIN = "dockwork"
+#: the image probe's script, one line per answer; its hash names the cache entry
+PROBE = " ".join(f"command -v {t} >/dev/null && echo {t};" for t in TOOLS) + (
+    " for py in python3 python; do command -v $py >/dev/null || continue;"
+    " $py -c 'import importlib.util as u, sys; sys.exit(u.find_spec(\"dockwork\") is None)'"
+    f" 2>/dev/null && echo {PLUGIN}; break; done"
+)
 
 
 def image_tools(c: Context, compose: Compose, config: Config) -> set[str]:
-    """Which of :data:`TOOLS` the app service's image has on its PATH (built if missing)."""
-    resolved = compose.resolved()["services"][config.app_service]
-    image = str(resolved.get("image") or f"{config.project_name}-{config.app_service}")
+    """Which of :data:`TOOLS` the app service's image has on its PATH, and :data:`PLUGIN`
+    when dockwork is importable there (the image built if missing)."""
+    image = compose.image_name(config.app_service)
     inspect = ["docker", "image", "inspect", "--format", "{{.Id}}", image]
     found = runner.run(inspect, check=False)
     if not found.ok:
-        run(c, compose.build([config.app_service]), pty=False)
+        build_images(c, compose, [config.app_service], pty=False)
         found = runner.run(inspect)
     image_id = found.stdout.strip().removeprefix("sha256:")
-    cached = cache_dir() / "tools" / f"{image_id[:24]}.json"
+    probe = hashlib.sha256(PROBE.encode()).hexdigest()[:8]
+    cached = cache_dir() / "tools" / f"{image_id[:24]}-{probe}.json"
     try:
         return set(json.loads(cached.read_text()))
     except (OSError, ValueError):
         pass
-    script = " ".join(f"command -v {t} >/dev/null && echo {t};" for t in TOOLS)
-    argv = ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script]
-    tools = set(runner.run(argv, check=False).stdout.split()) & set(TOOLS)
+    argv = ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", PROBE]
+    tools = set(runner.run(argv, check=False).stdout.split()) & {*TOOLS, PLUGIN}
     with contextlib.suppress(OSError):
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(sorted(tools)))
     return tools
 
 
+def unmounted(compose: Compose, config: Config, paths: Sequence[str]) -> list[str]:
+    """Which of ``paths`` (relative to the project) the app service does not bind-mount
+    from this machine where the project is in its container (``container_workdir``): a
+    tool run there would see the image's copy, or none."""
+    service = compose.service(config.app_service) or {}
+    binds = [
+        (Path(str(v["source"])).resolve(), PurePosixPath(str(v["target"])))
+        for v in service.get("volumes") or []
+        if isinstance(v, dict) and v.get("type") == "bind" and v.get("source") and v.get("target")
+    ]
+    workdir = PurePosixPath(config.container_workdir)
+
+    def mounted(path: str) -> bool:
+        here = (config.root / path).resolve()
+        inside = PurePosixPath(posixpath.normpath(workdir / path))
+        return any(
+            here.is_relative_to(source)
+            and target.joinpath(*here.relative_to(source).parts) == inside
+            for source, target in binds
+        )
+
+    return [path for path in paths if not mounted(path)]
+
+
 def _where(c: Context, compose: Compose, config: Config, tool: str) -> bool:
-    """True (and says so) when ``tool`` runs in the app image; False: on the host."""
-    if tool in image_tools(c, compose, config):
-        say(f"{tool} runs in the {config.app_service!r} image (as {host_ids() or 'you'}).")
+    """True (and says so) when ``tool`` runs in the app's container: the image has it (and
+    dockwork, for pytest) and the service mounts what it works on (the project; for
+    pytest, the test paths). False (and says why): on the host."""
+    app = config.app_service
+    tools = image_tools(c, compose, config)
+    paths = list(config.test_paths) if tool == "pytest" else ["."]
+    missing = unmounted(compose, config, paths) if tool in tools else []
+    if tool not in tools:
+        why = f"{tool} is not in the {app!r} image (add it to the image to run it there)"
+    elif tool == "pytest" and PLUGIN not in tools:
+        why = (
+            f"dockwork is not in the {app!r} image: its pytest plugin gives the tests "
+            "databases of their own, without it they would use the stack's"
+        )
+    elif missing:
+        shown = ", ".join("the project" if p == "." else p for p in missing)
+        why = (
+            f"{shown} is not mounted into the {app!r} service from here at "
+            f"{config.container_workdir} (container_workdir): in its container {tool} would "
+            "see the image's copy (mount the project there in the dev compose file)"
+        )
+    else:
+        say(f"{tool} runs in the {app!r} container (as {host_ids() or 'you'}).")
         return True
-    say(
-        f"{tool} is not in the {config.app_service!r} image; running it on the host through uv "
-        "(add it to the image to run it there)."
-    )
+    say(f"{why}; running {tool} on the host through uv.")
     return False
 
 
@@ -137,7 +192,7 @@ def test_server_urls(compose: Compose, config: Config) -> dict[str, str]:
     and their own Redis logical databases; the dev database itself is never used. Only the
     servers the project's tests use (``test_services``) are named.
     """
-    environment = compose.resolved()["services"][config.app_service].get("environment") or {}
+    environment = (compose.service(config.app_service) or {}).get("environment") or {}
     settings = {}
     for name in config.test_services:
         kind = kinds.of(name)
