@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockwork import runner
+from dockwork.compose import awaited
 from dockwork.compose_yaml import kind_of_image
 from dockwork.config import derive_template_inputs
 from dockwork.errors import UsageError
@@ -116,6 +117,8 @@ class Inferred:
     required_variables: list[str] = field(default_factory=list)
     #: [tool.dockwork.test_env]: the variables the app reads its servers from
     test_env: dict[str, str] = field(default_factory=dict)
+    #: what it could not read, said after the rest (a service's env_file that is not there)
+    unread: list[str] = field(default_factory=list)
 
 
 # -- where things are ------------------------------------------------------------------------
@@ -330,12 +333,7 @@ def _services(found: Inferred, services: dict[str, dict[str, Any]]) -> dict[str,
 
     db = _pick(running("postgres"), ("db", "postgres"))
     cache = _pick(running("redis"), ("cache", "redis", "valkey"))
-    waited = sorted(
-        dep
-        for s in services.values()
-        for dep, how in (s.get("depends_on") or {}).items()
-        if isinstance(how, dict) and how.get("condition") == "service_completed_successfully"
-    )
+    waited = sorted(awaited(services))
     one_shots = sorted(
         n
         for n in names
@@ -413,9 +411,10 @@ def _migrations(
     if picked["migrate"]:
         migrate = _command(services[picked["migrate"]].get("command"))
         found.settings["migrate_service"] = picked["migrate"]
+        waited = picked["migrate"] in awaited(services)
         found.why.append(
-            f"migrate_service = {picked['migrate']!r}: it runs the migrations once, before the "
-            "services that wait for it"
+            f"migrate_service = {picked['migrate']!r}: it runs the migrations once, "
+            + ("before the services that wait for it" if waited else "as the stack starts")
         )
         if ini is not None and (not migrate or _shell_script(migrate)):
             # a prestart script does more than migrate: run alembic itself
@@ -504,9 +503,24 @@ def _scheme(found: Inferred, root: Path, variable: str, scheme: str) -> None:
     found.settings["database_scheme"] = "postgresql" if scheme == "postgres" else scheme
 
 
+def _unread_env_files(found: Inferred, root: Path, service: dict[str, Any], name: str) -> None:
+    """The service's env_files that are not there (Compose would refuse to start it): what
+    the app reads its servers from may be in them, so init says it could not read them."""
+    for entry in service.get("env_file") or []:
+        path = Path(str(entry.get("path") if isinstance(entry, dict) else entry))
+        optional = isinstance(entry, dict) and entry.get("required") is False
+        # read uninterpolated: a path made of variables is Compose's to find, not init's
+        if not optional and "${" not in str(path) and not path.is_file():
+            found.unread.append(
+                f"{_rel(path, root)} ({name}'s env_file) does not exist: how the app finds "
+                "its servers may be there; fix the path, then `dockwork init --force`"
+            )
+
+
 def _app_environment(found: Inferred, root: Path, service: dict[str, Any], name: str) -> None:
     """How the app reads its servers (URL variables, split ones: ``test_env``), the driver
     scheme, and where the project is mounted."""
+    _unread_env_files(found, root, service, name)
     for variable, text in sorted(environment_of(service).items()):
         if text.startswith(("postgres://", "postgresql")):
             scheme = text.split("://", 1)[0]
@@ -599,13 +613,39 @@ def _litestar_app(found: Inferred, services: dict[str, Any], name: str | None, w
         return
     found.test_env[LITESTAR_APP] = value
     found.why.append(
-        f"test_env: {LITESTAR_APP} from {name}'s {source}: the litestar CLI finds the app by it, "
-        "and the tests migrate on this machine"
+        f"test_env: {LITESTAR_APP} = {value!r} from {name}'s {source}: the litestar CLI finds "
+        "the app by it, and the tests migrate on this machine"
     )
 
 
+#: ``$NAME``, ``${NAME}``, ``${NAME:-default}`` / ``${NAME-default}`` in a Dockerfile
+_REFERENCE = re.compile(r"\$(?:\{(\w+)(?::?-([^}]*))?\}|(\w+))")
+
+
+def _build_args(build: dict[str, Any]) -> dict[str, str]:
+    """The service's ``build.args`` with a known value (a list of ``K=V`` or a mapping;
+    read uninterpolated: ``${X:-default}`` gives its default, another variable nothing)."""
+    given = build.get("args") or {}
+    if isinstance(given, list):
+        given = dict(str(item).partition("=")[::2] for item in given if "=" in str(item))
+    known = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        text = str(value)
+        default = IMAGE_VARIABLE.match(text)
+        if default:
+            known[str(key)] = default.group(1)
+        elif "$" not in text:
+            known[str(key)] = text
+    return known
+
+
 def _dockerfile_env(service: dict[str, Any], variable: str, where: Path) -> str | None:
-    """The last ``ENV variable=…`` (or ``ENV variable …``) of the service's Dockerfile."""
+    """The last ``ENV variable=…`` (or ``ENV variable …``) of the service's Dockerfile, its
+    ``${ARG}`` references filled from the stage's ``ARG`` defaults or the service's build
+    args (litestar-fullstack: ``ARG LITESTAR_APP=…`` then ``ENV LITESTAR_APP="${…}"``);
+    a reference to anything else is left as written."""
     build = service.get("build")
     if not isinstance(build, dict) or not build.get("context"):
         return None
@@ -617,23 +657,54 @@ def _dockerfile_env(service: dict[str, Any], variable: str, where: Path) -> str 
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    given = _build_args(build)
+    before_from: dict[str, str] = {}  # ARGs before the first FROM: only where re-declared
+    args: dict[str, str] = {}
+    staged = False
+
+    def fill(value: str) -> str:
+        scope = args if staged else before_from
+
+        def one(m: re.Match[str]) -> str:
+            name = m[1] or m[3]
+            if name in scope:
+                return scope[name]
+            return m[2] if m[2] is not None else m[0]
+
+        return _REFERENCE.sub(one, value)
+
     found = None
+    for keyword, words in _instructions(text):
+        if keyword == "FROM":
+            staged, args = True, {}
+        elif keyword == "ARG":
+            for word in words:
+                name, sep, default = word.partition("=")
+                value = given.get(name, fill(default) if sep else before_from.get(name))
+                if value is not None:
+                    (args if staged else before_from)[name] = value
+        elif keyword == "ENV":
+            if "=" in words[0]:
+                pairs = [word.partition("=")[::2] for word in words if "=" in word]
+            else:
+                pairs = [(words[0], " ".join(words[1:]))]
+            for key, value in pairs:
+                if key == variable:
+                    found = fill(value)
+    return found
+
+
+def _instructions(text: str) -> Iterator[tuple[str, list[str]]]:
+    """A Dockerfile's FROM, ARG and ENV instructions: the keyword, its words unquoted."""
     for line in text.replace("\\\n", " ").splitlines():
         keyword, _, rest = line.strip().partition(" ")
-        if keyword.upper() != "ENV" or not rest.strip():
+        keyword = keyword.upper()
+        if keyword not in {"FROM", "ARG", "ENV"} or not rest.strip():
             continue
         try:
-            words = shlex.split(rest)
+            yield keyword, shlex.split(rest)
         except ValueError:
             continue
-        if "=" in words[0]:
-            pairs = [word.partition("=")[::2] for word in words if "=" in word]
-        else:
-            pairs = [(words[0], " ".join(words[1:]))]
-        for key, value in pairs:
-            if key == variable:
-                found = value
-    return found
 
 
 def _dotenv_names(path: Path) -> list[str]:
@@ -723,17 +794,27 @@ TABLE = re.compile(
 )
 
 
-def _write_table(pyproject: Path, table: str, *, force: bool, report: Report) -> None:
+def _write_table(
+    pyproject: Path, table: str, *, force: bool, report: Report, incomplete: bool = False
+) -> None:
+    """Write ``[tool.dockwork]``; an existing one only with ``force``, and never with a
+    table inferred from files init could not all read (``incomplete``): it may have lost
+    settings the existing one has."""
     text = pyproject.read_text() if pyproject.exists() else ""
     existing = TABLE.search(text)
     if existing and existing.group(0).strip() == table.strip():
         report.add("pyproject.toml", "unchanged", "[tool.dockwork] already as inferred")
         return
+    if existing and force and incomplete:
+        why = "[tool.dockwork] exists; not replaced by one inferred without the files below"
+        report.add("pyproject.toml", "kept", why)
+        return
     if existing and not force:
         report.add("pyproject.toml", "kept", "[tool.dockwork] exists (--force replaces it)")
         return
     if existing:
-        text = text[: existing.start()] + table + "\n" + text[existing.end() :].lstrip("\n")
+        rest = text[existing.end() :].lstrip("\n")
+        text = text[: existing.start()] + table + ("\n" + rest if rest else "")
         action = "rewrote"
     else:
         text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + table
@@ -778,7 +859,13 @@ def init(root: Path | None = None, *, force: bool = False, compose: Sequence[Pat
         shown="noxfile.py",
     )
     names = [_rel(f, project) for f in files]
-    _write_table(project / "pyproject.toml", render_table(names, found), force=force, report=report)
+    _write_table(
+        project / "pyproject.toml",
+        render_table(names, found),
+        force=force,
+        report=report,
+        incomplete=bool(found.unread),
+    )
     env_note = _env_example(found, compose_dir, project, write)
     out = sys.stdout
     print(f"dockwork init in {project} ({project_why}):", file=out)
@@ -786,6 +873,8 @@ def init(root: Path | None = None, *, force: bool = False, compose: Sequence[Pat
     print("inferred:", file=out)
     for line in [set_why, *found.why]:
         print(f"  {line}", file=out)
+    for line in found.unread:
+        print(f"not read: {line}", file=out)
     if found.missing:
         print("fill in (commented out in [tool.dockwork]; `inv doctor` points at each):", file=out)
         for key, what in found.missing.items():

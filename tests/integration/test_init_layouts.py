@@ -267,3 +267,29 @@ def test_a_db_upgrade_cli_of_the_projects_own_is_custom(
     assert table["migration_tool"] == "custom", out
     assert "migration_program" not in table
     assert "# migration_revision = …" in (tmp_path / "pyproject.toml").read_text()
+
+
+def test_init_force_keeps_the_table_when_an_env_file_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--force replaces [tool.dockwork] with what init infers, but not with a table
+    inferred without the app's env_file (the servers' settings were in it): that would
+    drop test_env. Once the file is back, --force rewrites (no blank line added)."""
+    write(tmp_path, LITESTAR)
+    scaffold.init(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    first = pyproject.read_text()
+    assert "SAQ_REDIS_URL" in first
+    env_file = tmp_path / ".env.local.example"
+    env_file.rename(tmp_path / "moved.env")
+    capsys.readouterr()
+    assert scaffold.init(tmp_path, force=True) == 0
+    out = capsys.readouterr().out
+    assert "not read: .env.local.example (app's env_file) does not exist" in out, out
+    assert "not replaced by one inferred without the files below" in out, out
+    assert pyproject.read_text() == first, "the table inferred with the file is kept"
+
+    (tmp_path / "moved.env").rename(env_file)
+    pyproject.write_text(first.replace('test_paths = ["src/py/tests"]', 'test_paths = ["x"]'))
+    assert scaffold.init(tmp_path, force=True) == 0
+    assert pyproject.read_text() == first, "rewritten as inferred, nothing added at its end"

@@ -170,7 +170,8 @@ def test_the_litestar_cli_s_app_is_carried_into_test_env(tmp_path: Path) -> None
     found = infer(tmp_path, LITESTAR, "")
     assert found.settings["migration_tool"] == "advanced-alchemy"
     assert found.test_env["LITESTAR_APP"] == "app.server.asgi:create_app", "the last ENV wins"
-    assert any("LITESTAR_APP from migrator's Dockerfile" in why for why in found.why)
+    said = "LITESTAR_APP = 'app.server.asgi:create_app' from migrator's Dockerfile"
+    assert any(said in why for why in found.why), found.why
     table = render_table(("compose.yaml", None), found)
     assert 'LITESTAR_APP = "app.server.asgi:create_app"' in table
 
@@ -181,6 +182,54 @@ def test_the_litestar_cli_s_app_is_carried_into_test_env(tmp_path: Path) -> None
     alembic = copy.deepcopy(LITESTAR)
     alembic["services"]["migrator"]["command"] = ["alembic", "upgrade", "head"]
     assert "LITESTAR_APP" not in infer(tmp_path, alembic, "").test_env
+
+
+#: litestar-fullstack's Dockerfile (8b637ce4): the value comes through an ARG of the stage
+ARG_DOCKERFILE = """\
+ARG PYTHON_VERSION=3.13
+ARG BUILDER_IMAGE=python:${PYTHON_VERSION}-slim
+ARG APP_MODULE=app.global:app
+FROM ${BUILDER_IMAGE} AS python-base
+ARG LITESTAR_APP="app.server.asgi:create_app"
+ENV PATH="/workspace/app/.venv/bin:$PATH" \\
+    LITESTAR_APP="${LITESTAR_APP}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "args", "expected"),
+    [
+        (ARG_DOCKERFILE, None, "app.server.asgi:create_app"),
+        # a build arg of the service wins over the ARG's default
+        (ARG_DOCKERFILE, ["LITESTAR_APP=app.other:make"], "app.other:make"),
+        (ARG_DOCKERFILE, {"LITESTAR_APP": "app.mapped:make"}, "app.mapped:make"),
+        # read uninterpolated: a variable's default, or nothing known (the ARG's default)
+        (ARG_DOCKERFILE, ["LITESTAR_APP=${APP:-app.var:make}"], "app.var:make"),
+        (ARG_DOCKERFILE, ["LITESTAR_APP=${APP}"], "app.server.asgi:create_app"),
+        # ARGs before FROM fill each other
+        ("ARG A=app.a:x\nARG B=${A}\nFROM x\nARG B\nENV LITESTAR_APP=$B\n", None, "app.a:x"),
+        # ${NAME:-default} of an ARG without a value: the default
+        ("FROM x\nARG MODULE\nENV LITESTAR_APP=${MODULE:-app.d:app}\n", None, "app.d:app"),
+        # an ARG declared before FROM counts in a stage only where the stage re-declares it
+        ("ARG M=app.g:app\nFROM x\nARG M\nENV LITESTAR_APP=$M\n", None, "app.g:app"),
+        ("ARG M=app.g:app\nFROM x\nENV LITESTAR_APP=$M\n", None, None),
+        # a reference to nothing the file or the service gives: unknown here, not inferred
+        ('FROM x\nENV LITESTAR_APP="${SOMETHING}"\n', None, None),
+    ],
+)
+def test_the_litestar_app_through_a_dockerfile_arg_is_inferred(
+    tmp_path: Path, dockerfile: str, args: object, expected: str | None
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "0"\ndependencies = ["litestar", "advanced-alchemy"]\n'
+    )
+    path = tmp_path / "docker/run/Dockerfile"
+    path.parent.mkdir(parents=True)
+    path.write_text(dockerfile)
+    given = copy.deepcopy(LITESTAR)
+    if args is not None:
+        given["services"]["migrator"]["build"]["args"] = args
+    assert infer(tmp_path, given, "").test_env.get("LITESTAR_APP") == expected
 
 
 def test_migrations_beside_an_ini_naming_no_existing_location_are_found(tmp_path: Path) -> None:
@@ -195,3 +244,38 @@ def test_migrations_beside_an_ini_naming_no_existing_location_are_found(tmp_path
     assert derive_template_inputs(tmp_path, argv) == "src/py/app/db/migrations"
     (here / "env.py").unlink()
     assert derive_template_inputs(tmp_path, argv) is None, "not without the migrations"
+
+
+def test_an_env_file_that_is_not_there_is_said_not_read(tmp_path: Path) -> None:
+    """litestar-fullstack's app reads its servers from an env_file whose path is wrong in
+    its compose files: init inferred no test_env and said nothing of why."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    given = copy.deepcopy(LITESTAR)
+    app = given["services"]["app"]
+    del app["environment"]
+    present = tmp_path / "present.env"
+    present.write_text("DATABASE_URL=postgresql+asyncpg://app:pw@db/app\n")
+    app["env_file"] = [
+        {"path": str(tmp_path / "tools" / ".env.local.example"), "required": True},
+        {"path": str(tmp_path / ".env.${APP_ENV:-local}"), "required": True},  # Compose's
+        {"path": str(tmp_path / "optional.env"), "required": False},
+        {"path": str(present), "required": True},
+    ]
+    found = infer(tmp_path, given, "")
+    assert len(found.unread) == 1, found.unread
+    assert found.unread[0].startswith("tools/.env.local.example (app's env_file) does not exist")
+    assert found.test_env["DATABASE_URL"] == "{postgres.url}", "the file that is there is read"
+
+
+@pytest.mark.parametrize("waited", [True, False])
+def test_the_migrate_service_s_reason_says_whether_anything_waits_for_it(
+    tmp_path: Path, waited: bool
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    given = copy.deepcopy(LITESTAR)
+    if waited:
+        done = {"condition": "service_completed_successfully"}
+        given["services"]["app"]["depends_on"] = {"migrator": done}
+    why = " ".join(infer(tmp_path, given, "").why)
+    said = "before the services that wait for it" if waited else "as the stack starts"
+    assert f"migrate_service = 'migrator': it runs the migrations once, {said}" in why
