@@ -210,11 +210,13 @@ def e2e(session: nox.Session) -> None:
     """The whole Compose stack under its own project name and ephemeral ports, torn down after."""
     noxtools.sync(session)
     # a module's tests share a stack: they stay on one worker (loadfile); images are built once.
-    # One worker more than the cores it may use: its workers wait on the engine and the
-    # stacks much of the time (alone on 2 cores: 2 workers kept them 75% busy, 183 s; 3
-    # workers 87%, 163 s)
+    # One worker per core: beside the other sessions (`uv run nox`, CI) the machine is busy
+    # already, and a worker more only adds contention (the whole run on 2 cores, one round:
+    # 309, 315 and 330 s, 557-592 CPU-s, against 323 and 327 s, 613 and 620 CPU-s with one
+    # more; docs/benchmarks.md). Alone its workers wait on the engine much of the time:
+    # `nox -s e2e -- -n 3` (an earlier round: 163 s against 183 s).
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = str((cores or 1) + 1)
+    workers = str(cores or 1)
     args = ["-n", workers, "--dist", "loadfile", *session.posargs, "tests/e2e"]
     session.run(
         *noxtools.pytest_args(noxtools.project_config(), args, "e2e", "not clones", "not swarm")

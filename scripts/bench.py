@@ -291,6 +291,14 @@ def stack_copy() -> Iterator[Stack]:
                 ["docker", "image", "rm", "-f", env["APP_IMAGE"], env["APP_DEV_IMAGE"]],
             ):
                 subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
+            # services sharing an image name each build it: the builds that lost the tag
+            # are left dangling, labelled with this (uniquely named) project
+            label = f"label=com.docker.compose.project={name}"
+            listed = ["docker", "image", "ls", "--all", "--quiet", "--filter", label]
+            left = subprocess.run(listed, capture_output=True, text=True, check=False)
+            if left.stdout.split():
+                rm = ["docker", "image", "rm", "-f", *left.stdout.split()]
+                subprocess.run(rm, capture_output=True, check=False)
 
 
 def stack_loops(rounds: int) -> dict[str, list[float]]:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,26 @@ def gone(project: str, timeout: float = 20) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def remove_project_images(*projects: str) -> None:
+    """Every image Compose built for these projects, tagged or not. Services sharing one
+    image name each build it with their own labels: one build keeps the tag, the others
+    are left dangling, labelled with the project. Only for names unique to the caller's
+    run (a random suffix): a generic name (``docker``) may be another run's."""
+    ids: set[str] = set()
+    for project in projects:
+        argv = ["docker", "image", "ls", "--all", "--quiet", "--filter"]
+        listed = subprocess.run(
+            [*argv, f"label=com.docker.compose.project={project}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        ids.update(listed.stdout.split())
+    if ids:
+        rm = ["docker", "image", "rm", "--force", *sorted(ids)]
+        subprocess.run(rm, capture_output=True, check=False)
 
 
 def wrong_password(url: str) -> str:

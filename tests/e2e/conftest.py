@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from tests.helpers import needs_docker
+from tests.helpers import needs_docker, remove_project_images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,6 +48,28 @@ def images() -> dict[str, str]:
     }
 
 
+#: the run's shared file naming its stacks' Compose projects, one per line
+PROJECTS = "projects"
+
+
+def record_project(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    """Name a Compose project of this run's, whose images its end removes."""
+    shared = shared_dir(tmp_path_factory)
+    shared.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(shared / PROJECTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, f"{name}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def build_projects() -> tuple[str, str]:
+    """The Compose projects this run builds its dev and production images under: named
+    after the run, so that its end removes what they built (:func:`remove_project_images`)."""
+    tag = os.environ[TAG_VARIABLE]
+    return f"build-{tag}-dev", f"build-{tag}-prod"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The run's top process names the run's images (xdist workers inherit the name)."""
     if not hasattr(config, "workerinput"):
@@ -60,6 +82,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and TAG_VARIABLE in os.environ:
         argv = ["docker", "image", "rm", "--force", *images().values()]
         subprocess.run(argv, capture_output=True, check=False)
+        # what Compose built under the run's own projects (the builds that lost a shared
+        # tag to another service's or another stack's build), now that no tag is left
+        shared = shared_dir(config._tmp_path_factory)  # type: ignore[attr-defined]
+        listed = shared / PROJECTS
+        stacks = listed.read_text().split() if listed.is_file() else []
+        remove_project_images(*build_projects(), *stacks)
         shutil.rmtree(shared_dir(config._tmp_path_factory), ignore_errors=True)  # type: ignore[attr-defined]
 
 
@@ -117,11 +145,12 @@ def built_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             root = tmp_path_factory.mktemp("build")
             copy_checkout(root)
             env = {**os.environ, **tags, "POSTGRES_PASSWORD": "build-only"}
-            for files in (
-                ["-f", "compose.yaml", "-f", "compose.override.yaml"],
-                ["-f", "compose.yaml"],
+            for project, files in zip(
+                build_projects(),
+                (["-f", "compose.yaml", "-f", "compose.override.yaml"], ["-f", "compose.yaml"]),
+                strict=True,
             ):
-                build = ["docker", "compose", "-p", f"build{uuid.uuid4().hex[:6]}", *files, "build"]
+                build = ["docker", "compose", "-p", project, *files, "build"]
                 result = subprocess.run(
                     build, cwd=root, env=env, capture_output=True, text=True, check=False
                 )
@@ -263,12 +292,33 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
+#: a module's stack lives minutes while its tests drive tasks, not `up`: its services are
+#: probed every 3 s instead of every second (each probe costs the engine an exec, ~40 ms of
+#: CPU; the stacks of the tests of `up` itself keep the shipped interval)
+UNHURRIED_PROBES = """\
+services:
+  db: {healthcheck: {interval: 3s}}
+  cache: {healthcheck: {interval: 3s}}
+  app: {healthcheck: {interval: 3s}}
+  worker: {healthcheck: {interval: 3s}}
+"""
+
+
 @contextlib.contextmanager
-def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack]:
+def make_stack(
+    base: Path,
+    variant: str,
+    tags: dict[str, str],
+    factory: pytest.TempPathFactory,
+    *,
+    unhurried: bool = False,
+) -> Iterator[Stack]:
     """A fresh copy of the project as its own stack (dev: with the override; prod:
-    compose.yaml alone, the production images); everything removed afterwards."""
+    compose.yaml alone, the production images); everything removed afterwards.
+    ``unhurried``: a dev stack whose services are probed less often (UNHURRIED_PROBES)."""
     needs_docker()
     name = f"dwe2e{uuid.uuid4().hex[:8]}"
+    record_project(factory, name)
     root = base / name
     root.mkdir()
     copy_checkout(root)
@@ -290,6 +340,9 @@ def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack
         env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml"
         # production never gets .env from .env.example: the secret comes from the environment
         env["POSTGRES_PASSWORD"] = f"e2e-{uuid.uuid4().hex}"
+    elif unhurried:
+        (root / "compose.e2e.yaml").write_text(UNHURRIED_PROBES)
+        env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml compose.override.yaml compose.e2e.yaml"
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     s = Stack(root, name, env, variant)
@@ -303,10 +356,14 @@ def make_stack(base: Path, variant: str, tags: dict[str, str]) -> Iterator[Stack
 
 @pytest.fixture
 def stack(
-    request: pytest.FixtureRequest, tmp_path: Path, built_images: dict[str, str]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    built_images: dict[str, str],
 ) -> Iterator[Stack]:
     """A stack of this test's own (parametrize indirectly with "dev" or "prod")."""
-    with make_stack(tmp_path, getattr(request, "param", "dev"), built_images) as s:
+    variant = getattr(request, "param", "dev")
+    with make_stack(tmp_path, variant, built_images, tmp_path_factory) as s:
         yield s
 
 
@@ -314,6 +371,8 @@ def stack(
 def module_stack(
     tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
 ) -> Iterator[Stack]:
-    """A dev stack shared by a module's tests (each leaves it as it found it)."""
-    with make_stack(tmp_path_factory.mktemp("stack"), "dev", built_images) as s:
+    """A dev stack shared by a module's tests (each leaves it as it found it), its
+    services probed every 3 s."""
+    base = tmp_path_factory.mktemp("stack")
+    with make_stack(base, "dev", built_images, tmp_path_factory, unhurried=True) as s:
         yield s

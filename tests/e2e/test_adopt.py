@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e.conftest import NOT_THE_ADOPTERS
-from tests.helpers import gone, needs_docker
+from tests.helpers import gone, needs_docker, remove_project_images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -87,6 +87,7 @@ def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Shop]:
         subprocess.run(
             ["docker", "image", "rm", "-f", "flaskshop:dev"], capture_output=True, check=False
         )
+        remove_project_images(name)
 
 
 def test_a_foreign_project_adopts_dockwork_from_its_wheel(shop: Shop) -> None:

@@ -38,6 +38,7 @@ import pytest
 
 from dockwork.testing.servers.docker import docker_available
 from tests.e2e.conftest import NOT_THE_ADOPTERS
+from tests.helpers import remove_project_images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -147,6 +148,9 @@ class Adopter:
                 capture_output=True,
                 check=False,
             )
+        # what Compose built under this test's own project names (never a generic one, such
+        # as `docker`, which another run may share)
+        remove_project_images(*[n for n in self.projects if self.top.name in n])
 
 
 def fresh_env(**extra: str) -> dict[str, str]:
@@ -473,19 +477,24 @@ def test_compose_files_in_deploy_docker_adopt_dockwork(  # noqa: PLR0915 - the a
         )
     set_settings(top / "pyproject.toml", MIGRATION_SETTINGS)
 
-    # 3. the tasks
+    # 3. the tasks. Compose names these files' project `docker`, as any project's with
+    # files in a docker/ directory: doctor warns, and its proposal is what the adopter
+    # applies (a second run on this engine would otherwise share the stack)
+    files = ("deploy/docker/docker-compose.yml", "deploy/docker/docker-compose.override.yml")
+    warned = p.run("inv doctor (generic name)", "uv", "run", "inv", "doctor")
+    proposal = f"`name: {top.name}` at the top of {files[0]}"
+    assert "'docker' is a generic name" in warned.stdout, warned.stdout
+    assert proposal in warned.stdout, warned.stdout
+    first = top / files[0]
+    first.write_text(f"name: {top.name}\n{first.read_text()}")
     doctor = p.run("inv doctor", "uv", "run", "inv", "doctor")
     print(doctor.stdout)  # noqa: T201
     assert "ready for `inv dev`" in doctor.stdout
+    assert "generic name" not in doctor.stdout, doctor.stdout
     named = re.search(r"project '([\w-]+)'", doctor.stdout)
     assert named, doctor.stdout
+    assert named.group(1) == top.name == p.compose_default_name(*files), "one name for both"
     p.projects.add(named.group(1))
-    files = ("deploy/docker/docker-compose.yml", "deploy/docker/docker-compose.override.yml")
-    # for the record: plain `docker compose -f …` names the project after deploy/docker/
-    print(  # noqa: T201
-        f"Compose project: dockwork {named.group(1)!r}, plain `docker compose -f "
-        f"{files[0]}` {p.compose_default_name(*files)!r}"
-    )
     up = p.run("inv up", "uv", "run", "inv", "up")
     url = published_url(up.stdout + up.stderr, "app")
     assert get_json(f"{url}/health") == {"status": "ok", "database": "online"}, "the app answers"

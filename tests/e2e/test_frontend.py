@@ -13,13 +13,23 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import ROOT, Stack, copy_checkout
+from tests.helpers import remove_project_images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -68,19 +78,78 @@ def browser() -> Iterator[Browser]:
 
 
 class Console:
-    """Page errors and console errors of a page: any the test did not expect fail it."""
+    """Page errors and console errors of a page: any the test did not expect fail it.
+    Everything else the page said or failed to load is kept for a failure's message."""
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
-        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.story: list[str] = []
+        page.on("pageerror", self._page_error)
         page.on("console", self._console)
+        page.on("requestfailed", lambda r: self.story.append(f"failed: {r.url} {r.failure}"))
+        page.on("response", self._response)
+
+    def _response(self, response: Response) -> None:
+        if response.status >= 400:
+            self.story.append(f"{response.status} {response.status_text}: {response.url}")
+
+    def _page_error(self, exc: Error) -> None:
+        self.errors.append(f"page error: {exc}")
+        self.story.append(f"page error: {exc}")
 
     def _console(self, message: ConsoleMessage) -> None:
+        self.story.append(f"console {message.type}: {message.text}")
         if message.type == "error" and not HANDLED.search(message.text):
             self.errors.append(f"console error: {message.text}")
 
     def check(self) -> None:
         assert not self.errors, "the page logged errors:\n" + "\n".join(self.errors)
+
+    def forget(self, fragment: str) -> None:
+        """Drop what was said with ``fragment`` (a failure of the browser's, not the page's:
+        the test has dealt with it); it stays in the story, marked."""
+        self.errors = [e for e in self.errors if fragment not in e]
+        self.story = [f"(dealt with) {line}" if fragment in line else line for line in self.story]
+
+
+#: what Chromium says of a request it aborted because this machine's network interfaces
+#: changed (Docker adding or removing another stack's network): the browser lost it, not
+#: the server
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+
+
+def expect_rendered(
+    stack: Stack, service: str, page: tuple[Page, Console], timeout: float = 20_000
+) -> None:
+    """The app's first page shows its title; if not, the failure says what the page saw
+    (console, failed requests) and what the server logged. A load that lost a module to a
+    network change (Chromium aborts requests in flight when any interface changes, and the
+    other tests' stacks add and remove Docker networks) is loaded again, once."""
+    tab, console = page
+    title = tab.get_by_test_id("app-title")
+    deadline = time.monotonic() + timeout / 1000
+    reloaded = False
+    while True:
+        try:
+            expect(title).to_have_text("dockwork users", timeout=1_000)
+        except AssertionError as exc:
+            lost = any(NETWORK_CHANGED in line for line in console.story)
+            if lost and not reloaded:
+                print(f"{service}: the page lost a request to a network change; reloading")  # noqa: T201
+                console.forget(NETWORK_CHANGED)
+                tab.reload()
+                reloaded = True
+                continue
+            if time.monotonic() < deadline:
+                continue
+            logs = stack.compose("logs", "--no-color", "--tail", "40", service)
+            pytest.fail(
+                f"{exc}\n\nwhat the page saw:\n"
+                + "\n".join(console.story or ["(nothing)"])
+                + f"\n\n{service}'s last log lines:\n{logs.stdout}{logs.stderr}"
+            )
+        else:
+            return
 
 
 @pytest.fixture
@@ -125,7 +194,7 @@ def test_the_production_stack_in_a_browser(stack: Stack, page: tuple[Page, Conso
     base = stack.app_url()
 
     tab.goto(base)
-    expect(tab.get_by_test_id("app-title")).to_have_text("dockwork users")
+    expect_rendered(stack, "app", page)
     expect(tab.get_by_test_id("user-list")).to_be_visible()
     shot(tab, "prod-1-opened")
 
@@ -182,9 +251,8 @@ def test_the_dev_server_hot_reloads_an_edit(stack: Stack, page: tuple[Page, Cons
 
     web = stack.app_url("web")
     tab.goto(web)
-    # a dev server's first page: Vite transforms every module on request (slow when CI runs
-    # the other sessions beside this one on two cores)
-    expect(tab.get_by_test_id("app-title")).to_have_text("dockwork users", timeout=60_000)
+    # a dev server's first page (slower when CI runs the other sessions beside this one)
+    expect_rendered(stack, "web", page, timeout=60_000)
     # /api goes through Vite's proxy to the app
     email = f"hmr-{uuid.uuid4().hex[:8]}@example.test"
     tab.get_by_test_id("name-input").fill("Hot")
@@ -288,3 +356,4 @@ def test_a_frontend_change_rebuilds_only_the_node_stage(tmp_path: Path) -> None:
         assert steps(ran, "runtime", "COPY src/app"), ran
     finally:
         subprocess.run(["docker", "image", "rm", "--force", env["APP_IMAGE"]], check=False)
+        remove_project_images(env["COMPOSE_PROJECT_NAME"])

@@ -49,7 +49,7 @@ def revision_containers(stack: Stack) -> list[str]:
 def test_revision_without_a_bind_mount_lands_on_this_machine(module_stack: Stack) -> None:
     stack = module_stack
     (stack.root / "compose.nomount.yaml").write_text(NO_MOUNT)
-    files = "compose.yaml compose.override.yaml compose.nomount.yaml"
+    files = f"{stack.env['DOCKWORK_COMPOSE_FILES']} compose.nomount.yaml"
     unmounted = dataclasses.replace(stack, env={**stack.env, "DOCKWORK_COMPOSE_FILES": files})
     unmounted.inv("migrate")  # (also creates .env, which `compose config` needs)
     resolved = json.loads(unmounted.compose("config", "--format", "json").stdout)

@@ -33,7 +33,7 @@ import pytest
 
 from dockwork.swarm import keys
 from tests.e2e.conftest import copy_checkout
-from tests.helpers import needs_docker
+from tests.helpers import needs_docker, remove_project_images
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -314,6 +314,7 @@ def deployment(
         images = docker("image", "ls", "--quiet", f"dockwork-{stack}-app").stdout.split()
         if images:
             docker("image", "rm", "--force", *set(images))
+        remove_project_images(stack)  # the builds that lost the shared tag to another service
         shutil.rmtree(root, ignore_errors=True)
         (keys.key_dir() / f"{stack}.key").unlink(missing_ok=True)
 
