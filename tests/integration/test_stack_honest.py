@@ -290,7 +290,7 @@ def test_a_failed_build_is_said_as_such_and_nothing_starts(project: Tiny) -> Non
 
 #: an app without a healthcheck that fails at its start (as one missing a setting does),
 #: after the service it depends on is healthy; APP_MODE=serve serves HTTP on 8000 instead,
-#: APP_MODE=silent runs without listening, APP_MODE=late dies after 12 s without listening
+#: APP_MODE=silent runs without listening, APP_MODE=late dies after 8 s without listening
 CRASHING = """
 services:
   cache:
@@ -312,7 +312,7 @@ services:
             sys.exit("RuntimeError: SECRET_KEY is not set")
         if mode == "serve":
             http.server.test(http.server.SimpleHTTPRequestHandler, port=8000, bind="0.0.0.0")
-        time.sleep(12 if mode == "late" else 600)
+        time.sleep(8 if mode == "late" else 600)
         sys.exit("gave up at " + mode)
     environment:
       APP_MODE: ${APP_MODE:-crash}
@@ -341,7 +341,8 @@ def test_an_app_without_healthcheck_that_crashes_at_start_fails_up(project: Tiny
 @pytest.mark.parametrize(
     ("mode", "timeout", "said"),
     [
-        ("silent", "15", "app did not answer on 127.0.0.1:"),
+        # the deadline counts from when up starts asking the app (after its first 3 s)
+        ("silent", "6", "app did not answer on 127.0.0.1:"),
         # dies long after its first 3 s, well before the deadline, on any machine
         ("late", "60", "the stack did not stay up: app stopped before it answered on port 8000"),
     ],
