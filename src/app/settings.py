@@ -37,6 +37,18 @@ def _setting(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, default)
 
 
+def _sweep_seconds(raw: str) -> int:
+    """``OUTBOX_SWEEP_SECONDS``: whole seconds from 1 to 59 (the sweep runs at those seconds
+    of each minute); 5 when unset."""
+    value = raw.strip()
+    if not value:
+        return 5
+    if not value.isdigit() or not 1 <= int(value) <= 59:  # noqa: PLR2004 - a minute's seconds
+        msg = f"OUTBOX_SWEEP_SECONDS is {raw!r}: set it to a whole number of seconds, 1 to 59."
+        raise ValueError(msg)
+    return int(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -47,6 +59,9 @@ class Settings:
     debug: bool = False
     #: the built frontend (Vite's dist) the app serves; empty: none (development: Vite does)
     web_dir: str = ""
+    #: how often the worker's sweep sends emails whose enqueue failed, and how long a new
+    #: outbox row is left to the API's own enqueue before the sweep takes it
+    outbox_sweep_seconds: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,4 +73,5 @@ class Settings:
             queue_name=env.get("SAQ_QUEUE_NAME", "default"),
             debug=env.get("APP_DEBUG", "").lower() in {"1", "true", "yes"},
             web_dir=env.get("WEB_DIR", ""),
+            outbox_sweep_seconds=_sweep_seconds(env.get("OUTBOX_SWEEP_SECONDS", "")),
         )

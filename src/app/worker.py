@@ -32,11 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: a pending row is the API's to enqueue for this long before the sweeper does it
-PENDING_GRACE = timedelta(seconds=5)
 #: a claim older than this belongs to a job that died mid-send: it is retried
 CLAIM_LEASE = timedelta(seconds=60)
-SWEEP_CRON = "* * * * * */5"  # every 5 seconds (croniter: seconds last)
 SWEEP_BATCH = 500
 #: how often the worker proves it is alive (WORKER_HEARTBEAT_FILE)
 HEARTBEAT_SECONDS = 0.5
@@ -89,17 +86,24 @@ async def send_email(ctx: Context, *, outbox_id: int) -> dict[str, Any]:
     return {"outbox_id": outbox_id, "sent": True}
 
 
+def sweep_cron(seconds: int) -> str:
+    """A croniter schedule (seconds last) that runs every ``seconds`` of each minute."""
+    return f"* * * * * */{seconds}"
+
+
 async def requeue_outbox(ctx: Context) -> dict[str, Any]:
-    """Enqueue a send for rows left pending (enqueue failed) or claimed by a dead job."""
+    """Enqueue a send for rows left pending (enqueue failed) or claimed by a dead job. A
+    pending row is the API's to enqueue for one sweep interval before the sweep takes it."""
     now = utcnow()
+    app_settings: Settings = ctx["settings"]  # type: ignore[typeddict-item]
+    grace = timedelta(seconds=app_settings.outbox_sweep_seconds)
     async with _sessions(ctx).begin() as session:
         ids = (
             await session.scalars(
                 select(EmailOutbox.id)
                 .where(
                     or_(
-                        (EmailOutbox.status == PENDING)
-                        & (EmailOutbox.created_at < now - PENDING_GRACE),
+                        (EmailOutbox.status == PENDING) & (EmailOutbox.created_at < now - grace),
                         (EmailOutbox.status == SENDING)
                         & (EmailOutbox.claimed_at < now - CLAIM_LEASE),
                     )
@@ -165,7 +169,9 @@ def settings() -> dict[str, Any]:
     return {
         "queue": make_queue(app_settings),
         "functions": [(SEND_EMAIL_TASK, send_email)],
-        "cron_jobs": [CronJob(requeue_outbox, cron=SWEEP_CRON, timeout=30)],
+        "cron_jobs": [
+            CronJob(requeue_outbox, cron=sweep_cron(app_settings.outbox_sweep_seconds), timeout=30)
+        ],
         "concurrency": 10,
         "startup": _startup,
         "shutdown": shutdown,

@@ -335,6 +335,9 @@ def make_stack(
         # images of this run's own, built once: a dev stack's images are never retagged
         **tags,
         "DOCKWORK_WAIT_TIMEOUT": "240",
+        # the worker's sweep every second (5 by default): the Redis outage test waits a
+        # second for the email the API could not enqueue
+        "OUTBOX_SWEEP_SECONDS": "1",
     }
     if variant == "prod":
         env["DOCKWORK_COMPOSE_FILES"] = "compose.yaml"

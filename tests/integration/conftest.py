@@ -76,6 +76,8 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[str]
         "REDIS_URL": settings.redis_url,
         "SAQ_QUEUE_NAME": settings.queue_name,
         "WORKER_HEARTBEAT_FILE": str(beat),
+        # its sweep every second (5 by default): a test of what it sends waits a second
+        "OUTBOX_SWEEP_SECONDS": "1",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "saq", "app.worker.settings", "--verbose"],

@@ -43,7 +43,7 @@ def test_redis_down_at_create_is_still_201_and_the_email_goes_out(settings: Sett
     # the worker (Redis reachable again for it) sweeps rows left pending and sends them
     wait_for(
         lambda: outbox_rows(settings, user["id"]) == [("sent", 1)],
-        timeout=90,  # the sweep runs every 5 s; a loaded CI machine gets slack
+        timeout=90,  # the sweep runs every second here; a loaded CI machine gets slack
         what="the sweep sending the email whose enqueue failed",
     )
 
