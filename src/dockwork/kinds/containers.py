@@ -60,7 +60,11 @@ PG_BAKE = (
 #: start a baked image's server and give the role this container's own password, through
 #: the container-local socket as soon as the server takes connections (psql interpolates
 #: the password as a quoted literal); the readiness probe logs in with it over TCP
+#: The baked data directory is copied onto a tmpfs first (~40 MB, tens of ms): written in
+#: place, on the image's overlay filesystem, each file PostgreSQL first changes is copied up
+#: whole, and a per-worker `CREATE DATABASE … TEMPLATE` took 130-320 ms instead of ~25.
 PG_BAKED_START = (
+    f'cp -a {BAKED_DATA} "$PGDATA" || exit 1; '
     'postgres -c unix_socket_directories=/tmp "$@" & pid=$!; '
     "trap 'kill -INT $pid' INT; trap 'kill -TERM $pid' TERM; "
     "until printf '%s\\n' \"ALTER ROLE postgres PASSWORD :'pw';\" | "
@@ -186,14 +190,15 @@ def postgres_spec(image: str, init: str = "baked") -> ContainerSpec:
             kind="postgres",
             image=image,
             entrypoint=("sh", "-c", PG_BAKED_START, "postgres"),
-            command=("-D", BAKED_DATA, "-c", "listen_addresses=*", *flags),
+            command=("-D", PG_DATA, "-c", "listen_addresses=*", *flags),
             user="postgres",
             ports=(5432,),
-            environment={"PGDATA": BAKED_DATA},
+            environment={"PGDATA": PG_DATA},
             baked=True,
             password_variable=PASSWORD_VARIABLE,
             url_format=PG_URL,
             shm_size=PG_SHM,
+            tmpfs={"/run/dockwork-pg": "rw,mode=1777"},
         )
     if init == "entrypoint":
         return ContainerSpec(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from dockwork.config import cache_dir
 from dockwork.errors import ProvisionError
 from dockwork.filelock import locked
-from dockwork.kinds.containers import LABEL, PG_BAKE
+from dockwork.kinds.containers import BAKED_DATA, LABEL, PG_BAKE
 
 if TYPE_CHECKING:
     from dockwork.kinds.containers import ContainerSpec
@@ -33,9 +33,15 @@ REPOSITORY = "dockwork-test-postgres"
 ROLE = "baked-postgres"
 
 
+def _environment(spec: ContainerSpec) -> dict[str, str]:
+    """The baking container's environment: the server's, the data directory made where the
+    image keeps it (a server copies it from there onto a tmpfs of its own as it starts)."""
+    return {**spec.environment, "PGDATA": BAKED_DATA}
+
+
 def key(base_id: str, spec: ContainerSpec) -> str:
     """Names the baked image: the base image's id and how the data directory is made."""
-    blob = json.dumps([base_id, PG_BAKE, dict(spec.environment), spec.user])
+    blob = json.dumps([base_id, PG_BAKE, _environment(spec), spec.user])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -58,7 +64,7 @@ def _bake(
         "Image": spec.image,
         "Entrypoint": ["sh", "-c", PG_BAKE],
         "User": spec.user or "postgres",
-        "Env": [f"{k}={v}" for k, v in spec.environment.items()],
+        "Env": [f"{k}={v}" for k, v in _environment(spec).items()],
         "Labels": labels,
     }
     cid = engine.create(f"dockwork-bake-{secrets.token_hex(4)}", config)
