@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from dockwork import runner
+from dockwork import envfile, runner
 from dockwork.errors import DockworkError
 
 if TYPE_CHECKING:
@@ -463,12 +463,7 @@ class Compose:
         if value is None:
             base = Path(self.project_directory or Path(self.files[0]).parent)
             env = Path(self.env_file) if self.env_file else base / ".env"
-            with contextlib.suppress(OSError, UnicodeDecodeError):
-                for line in env.read_text().splitlines():
-                    name, sep, raw = line.partition("=")
-                    name = name.strip().removeprefix("export ").strip()
-                    if sep and name == "COMPOSE_COMPATIBILITY":
-                        value = raw.strip().strip("'\"")
+            value = envfile.values(env).get("COMPOSE_COMPATIBILITY")
         # Go's strconv.ParseBool, as Compose reads it
         return (value or "").strip() in {"1", "t", "T", "TRUE", "true", "True"}
 

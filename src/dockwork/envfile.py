@@ -60,6 +60,21 @@ def names(path: Path) -> list[str]:
     return ASSIGNMENT.findall(path.read_text(encoding="utf-8", errors="replace"))
 
 
+def values(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a dotenv file (quotes stripped; comments, ``export`` ignored;
+    the last one wins); ``{}`` when it cannot be read."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key and not key.startswith("#"):
+            found[key.strip()] = value.strip().strip("'\"")
+    return found
+
+
 def behind_example(config: Config) -> list[str]:
     """Variables ``.env.example`` has that the development ``.env`` lacks (and the
     environment does not set): added to the example after ``.env`` was made from it."""

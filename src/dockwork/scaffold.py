@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockwork import runner
+from dockwork import envfile, runner
 from dockwork.compose import awaited
 from dockwork.compose_yaml import kind_of_image
 from dockwork.config import derive_template_inputs
@@ -289,26 +289,12 @@ def environment_of(service: dict[str, Any]) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in service.get("env_file") or []:
         path = Path(str(entry.get("path") if isinstance(entry, dict) else entry))
-        found |= dotenv(path)
+        found |= envfile.values(path)
     value = service.get("environment") or {}
     if isinstance(value, dict):
         return found | {str(k): str(v if v is not None else "") for k, v in value.items()}
     pairs = (str(item).partition("=") for item in value)
     return found | {k: v for k, _, v in pairs}
-
-
-def dotenv(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines of a dotenv file (quotes stripped; comments, ``export`` ignored)."""
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    found = {}
-    for line in lines:
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if sep and key and not key.startswith("#"):
-            found[key.strip()] = value.strip().strip("'\"")
-    return found
 
 
 def _published(service: dict[str, Any]) -> bool:
@@ -586,7 +572,7 @@ def infer(
     _litestar_app(found, services, picked["migrate"] or app, compose_dir or root)
     _tests(found, root)
     where = compose_dir or root
-    defined = set(dotenv(where / ".env.example")) | set(_dotenv_names(where / ".env"))
+    defined = set(envfile.values(where / ".env.example")) | set(_dotenv_names(where / ".env"))
     found.required_variables = sorted(set(NO_DEFAULT.findall(raw_text)) - defined)
     return found
 
@@ -709,7 +695,7 @@ def _instructions(text: str) -> Iterator[tuple[str, list[str]]]:
 
 def _dotenv_names(path: Path) -> list[str]:
     """The variables a dotenv file gives a value."""
-    return [name for name, value in dotenv(path).items() if value]
+    return [name for name, value in envfile.values(path).items() if value]
 
 
 def _toml_value(value: object) -> str:
