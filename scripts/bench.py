@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import remove_project_images  # noqa: E402
+
 from dockwork import urls  # noqa: E402
 from dockwork.config import load_config  # noqa: E402
 from dockwork.kinds.containers import postgres_spec  # noqa: E402
@@ -293,12 +295,7 @@ def stack_copy() -> Iterator[Stack]:
                 subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
             # services sharing an image name each build it: the builds that lost the tag
             # are left dangling, labelled with this (uniquely named) project
-            label = f"label=com.docker.compose.project={name}"
-            listed = ["docker", "image", "ls", "--all", "--quiet", "--filter", label]
-            left = subprocess.run(listed, capture_output=True, text=True, check=False)
-            if left.stdout.split():
-                rm = ["docker", "image", "rm", "-f", *left.stdout.split()]
-                subprocess.run(rm, capture_output=True, check=False)
+            remove_project_images(name)
 
 
 def stack_loops(rounds: int) -> dict[str, list[float]]:
