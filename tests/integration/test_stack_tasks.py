@@ -23,7 +23,7 @@ import pytest
 from tests.helpers import default_signals, needs_docker, redis_image
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping, Sequence
 
 pytestmark = pytest.mark.docker
 
@@ -135,16 +135,23 @@ class Tiny:
 
 
 @contextlib.contextmanager
-def tiny_project(base: Path, prefix: str) -> Iterator[Tiny]:
-    """A compose project of its own (``<prefix><hex>``) with dockwork's tasks and a
-    ``compose.yaml`` the test writes; taken down afterwards with its volumes and the images
-    Compose built for it (``--rmi local``: named after the project, none other)."""
+def tiny_project(
+    base: Path,
+    prefix: str,
+    files: Sequence[str] = ("compose.yaml",),
+    cleanup_env: Mapping[str, str] | None = None,
+) -> Iterator[Tiny]:
+    """A compose project of its own (``<prefix><hex>``) with dockwork's tasks and the
+    compose ``files`` the test writes; taken down afterwards with its volumes and the images
+    Compose built for it (``--rmi local``: named after the project, none other).
+    ``cleanup_env``: what the files need to be read then (a required variable)."""
     needs_docker()
     root = base / f"{prefix}{uuid.uuid4().hex[:8]}"
     root.mkdir()
+    listed = ", ".join(f'"{f}"' for f in files)
     (root / "pyproject.toml").write_text(
         f'[project]\nname = "{prefix}"\nversion = "0"\n\n[tool.dockwork]\n'
-        'compose_files = ["compose.yaml"]\n'
+        f"compose_files = [{listed}]\n"
     )
     (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
     t = Tiny(root)
@@ -156,7 +163,7 @@ def tiny_project(base: Path, prefix: str) -> Iterator[Tiny]:
         subprocess.run(
             ["docker", "compose", "-p", t.name, *down],
             cwd=root,
-            env=t.env,
+            env={**t.env, **(cleanup_env or {})},
             capture_output=True,
             check=False,
         )
@@ -164,26 +171,12 @@ def tiny_project(base: Path, prefix: str) -> Iterator[Tiny]:
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Tiny]:
-    needs_docker()
-    root = tmp_path / f"tiny{uuid.uuid4().hex[:8]}"
-    root.mkdir()
-    (root / "pyproject.toml").write_text(
-        '[project]\nname = "tiny"\nversion = "0"\n\n[tool.dockwork]\n'
-        'compose_files = ["compose.yaml", "compose.override.yaml"]\n'
-    )
-    (root / "tasks.py").write_text("from dockwork.tasks import namespace\n\nns = namespace()\n")
-    (root / "compose.yaml").write_text(textwrap.dedent(COMPOSE))
-    (root / "compose.override.yaml").write_text(textwrap.dedent(OVERRIDE))
-    (root / ".env.example").write_text("APP_SECRET=dev-only\n")
-    t = Tiny(root)
-    yield t
-    subprocess.run(
-        ["docker", "compose", "-p", t.name, "down", "--volumes", "--timeout", "0"],
-        cwd=root,
-        env={**t.env, "APP_SECRET": "x"},
-        capture_output=True,
-        check=False,
-    )
+    files = ("compose.yaml", "compose.override.yaml")
+    with tiny_project(tmp_path, "tiny", files, cleanup_env={"APP_SECRET": "x"}) as t:
+        (t.root / "compose.yaml").write_text(textwrap.dedent(COMPOSE))
+        (t.root / "compose.override.yaml").write_text(textwrap.dedent(OVERRIDE))
+        (t.root / ".env.example").write_text("APP_SECRET=dev-only\n")
+        yield t
 
 
 def test_env_file_only_in_development_and_private(tiny: Tiny) -> None:
